@@ -1,0 +1,1 @@
+"""gfvc.coding"""
