@@ -3,11 +3,15 @@
 Which tool uses which matrix:
 - ``bt601_limited`` (default everywhere a GFVC tool converts RGB to YUV): BT.601 coefficients,
   limited ("video") range, Y in [16, 235], Cb/Cr in [16, 240]. This is what the public GFVC
-  software gets from OpenCV's ``COLOR_RGB2YUV_I420`` / ``COLOR_YUV2RGB_I420``: chroma is taken
-  from the mean of each 2x2 RGB block, and upsampled back by repetition. Our float
-  implementation agrees with OpenCV's fixed-point one to within 1 code value.
+  software gets from OpenCV's ``COLOR_RGB2YUV_I420`` / ``COLOR_YUV2RGB_I420``.
 - ``bt709_full``: BT.709 coefficients, full range (all of 0..255), for users whose material
   is full-range HD video.
+Chroma subsampling (``chroma_sampling``) is separate from the matrix:
+- ``"topleft"`` (default): each 2x2 block takes the chroma of its top-left pixel, exactly as
+  OpenCV's I420 conversion does (measured: OpenCV does not average), so our float conversion
+  agrees with OpenCV's fixed-point one to within 1 code value;
+- ``"average"``: chroma of the mean RGB of each 2x2 block (less aliasing).
+Upsampling repeats each chroma sample 2x2, as OpenCV's ``COLOR_YUV2RGB_I420`` does.
 The base-layer codecs are fed YUV 4:2:0 made with the matrix named in the codec config
 (default bt601_limited); metrics on YUV (PSNR-Y, PSNR-YUV 6:1:1, VMAF) use the same matrix.
 """
@@ -78,11 +82,12 @@ def _to_u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)
 
 
-def rgb_to_yuv420(rgb: np.ndarray, matrix: str = DEFAULT_MATRIX) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """uint8 RGB (..., H, W, 3) with even H, W -> (Y (..., H, W), U (..., H/2, W/2), V) uint8.
+CHROMA_SAMPLINGS = ("topleft", "average")
 
-    Chroma is computed from the mean RGB of each 2x2 block (as OpenCV's I420 conversion does).
-    """
+
+def rgb_to_yuv420(rgb: np.ndarray, matrix: str = DEFAULT_MATRIX,
+                  chroma_sampling: str = "topleft") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 RGB (..., H, W, 3) with even H, W -> (Y (..., H, W), U (..., H/2, W/2), V) uint8."""
     rgb = np.asarray(rgb)
     if rgb.dtype != np.uint8 or rgb.shape[-1] != 3:
         raise ValueError(f"expected uint8 RGB (..., H, W, 3), got {rgb.dtype} {rgb.shape}")
@@ -92,8 +97,13 @@ def rgb_to_yuv420(rgb: np.ndarray, matrix: str = DEFAULT_MATRIX) -> tuple[np.nda
     m = get_matrix(matrix)
     f = rgb.astype(np.float64)
     y = _rgb_to_ycbcr_float(f, m)[..., 0]
-    blocks = f.reshape(*f.shape[:-3], h // 2, 2, w // 2, 2, 3).mean(axis=(-4, -2))
-    c = _rgb_to_ycbcr_float(blocks, m)
+    if chroma_sampling == "topleft":
+        sub = f[..., 0::2, 0::2, :]
+    elif chroma_sampling == "average":
+        sub = f.reshape(*f.shape[:-3], h // 2, 2, w // 2, 2, 3).mean(axis=(-4, -2))
+    else:
+        raise ValueError(f"unknown chroma sampling {chroma_sampling!r}; known: {', '.join(CHROMA_SAMPLINGS)}")
+    c = _rgb_to_ycbcr_float(sub, m)
     return _to_u8(y), _to_u8(c[..., 1]), _to_u8(c[..., 2])
 
 
