@@ -3,3 +3,11 @@
 
 class SequenceError(ValueError):
     """A sequence file or name does not match what was asked for (size, frame count, format)."""
+
+
+class SourceError(SequenceError):
+    """A source of the built-in sequences cannot be fetched, extracted or verified."""
+
+
+class BuildError(SequenceError):
+    """A built-in sequence could not be built as its manifest says (bytes, frames, boxes)."""

@@ -176,6 +176,15 @@ def read_yuv420(path: str | os.PathLike, width: int, height: int, num_frames: in
     return Yuv420.frombuffer(data, width, height)
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write a file so that readers see either the old file or the whole new one, never a part."""
     path = Path(path)
@@ -186,6 +195,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         try:

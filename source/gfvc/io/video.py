@@ -47,3 +47,50 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> Decode
     if not frames:
         raise SequenceError(f"{path}: the video stream holds no decodable frame")
     return DecodedVideo(np.stack(frames), Fraction(fps) if fps else Fraction(0), codec)
+
+
+@dataclass
+class VideoInfo:
+    width: int
+    height: int
+    fps: Fraction
+    codec: str
+    pix_fmt: str
+
+
+def iter_yuv420_frames(path: str | os.PathLike):
+    """Decode the first video stream to its own 8-bit 4:2:0 planes, in display order.
+
+    Yields ``(info, y, u, v)`` with uint8 planes (H, W), (H/2, W/2) x2. Unlike
+    :func:`read_video`, no pixel-format conversion happens inside FFmpeg (whose swscale picks
+    CPU-specific code): callers convert to RGB with :mod:`gfvc.io.colour`, so the result is the
+    same bytes on every machine. Single-threaded decoding keeps frame order and bytes fixed.
+    Raises SequenceError (naming the file) for a missing, undecodable or non-4:2:0 video.
+    """
+    import av
+
+    if not os.path.exists(path):
+        raise SequenceError(f"{path}: no such file")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise SequenceError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "NONE"
+            fps = stream.average_rate or stream.guessed_rate
+            info = None
+            for frame in container.decode(stream):
+                if frame.format.name not in ("yuv420p", "yuvj420p"):
+                    raise SequenceError(f"{path}: decodes to {frame.format.name}, expected 8-bit 4:2:0")
+                if info is None:
+                    info = VideoInfo(frame.width, frame.height, Fraction(fps) if fps else Fraction(0),
+                                     stream.codec_context.name, frame.format.name)
+                planes = []
+                for p in frame.planes:
+                    rows = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
+                    planes.append(rows[:, :p.width].copy())
+                yield info, planes[0], planes[1], planes[2]
+    except SequenceError:
+        raise
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
+        raise SequenceError(f"{path}: cannot decode video ({e})") from None

@@ -1,0 +1,186 @@
+"""HM and VTM: the JVET reference encoder/decoder apps, run as subprocesses.
+
+Binaries: HM ``TAppEncoder``/``TAppDecoder``, VTM ``EncoderApp``/``DecoderApp``, named by the
+backend options ``encoder=``/``decoder=`` or the environment variables GFVC_HM_ENCODER,
+GFVC_HM_DECODER, GFVC_VTM_ENCODER, GFVC_VTM_DECODER. The encoder is given two cfg files, the
+structure cfg from ``cfg/hm`` or ``cfg/vtm`` and a per-sequence cfg written next to the input
+(size, frame rate, frame count, input bit depth 8, level, chroma format), plus ``-q QP``. No
+reconstruction file is asked for: pictures always come from the decoder app's output.
+
+RGB 4:4:4 (the CTC's native format): the planar RGB pictures are written as a 4:4:4 file in
+R, G, B plane order and the encoder is told ``InputColourSpaceConvert: RGBtoGBR`` (codes the G
+plane as the first component, as the JVET RGB conditions do) with ``ChromaFormatIDC: 444``;
+VTM also enables the adaptive colour transform (``ColorTransform: 1``). The decoder is run
+with ``--OutputColourSpaceConvert=GBRtoRGB`` so its output file is R, G, B again.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io import Yuv420, frame_size_bytes
+from .annexb import access_unit_sizes
+from .errors import BaseLayerError, ToolFailedError
+from .interface import Backend, DecodeResult, EncodeResult, Pictures, check_picture_count, is_rgb, picture_count, picture_size
+from .process import resolve_executable, run_tool, stderr_tail
+from .samples import to_8bit
+
+REPO_CFG = Path(__file__).resolve().parents[3] / "cfg"
+
+
+def _level_for(width: int, height: int, fps: float) -> str:
+    """Lowest HEVC/VVC level whose luma picture size and sample rate fit (Table A.6 / A.8 limits)."""
+    size, rate = width * height, width * height * fps
+    for level, max_size, max_rate in (("2", 122880, 3686400), ("2.1", 245760, 7372800),
+                                      ("3", 552960, 16588800), ("3.1", 983040, 33177600),
+                                      ("4", 2228224, 66846720), ("4.1", 2228224, 133693440),
+                                      ("5", 8912896, 267386880), ("5.1", 8912896, 534773760),
+                                      ("6", 35651584, 1069547520)):
+        if size <= max_size and rate <= max_rate:
+            return level
+    return "6.2"
+
+
+def sequence_cfg(width: int, height: int, fps: float, frames: int, rgb: bool, vtm: bool) -> str:
+    """The per-sequence cfg (JVET style ``Key : value``)."""
+    fr = int(fps) if float(fps).is_integer() else fps
+    lines = [
+        "# gfvc per-sequence configuration (written by gfvc.baselayer.jvet)",
+        f"SourceWidth                   : {width}",
+        f"SourceHeight                  : {height}",
+        f"FrameRate                     : {fr}",
+        f"FramesToBeEncoded             : {frames}",
+        "FrameSkip                     : 0",
+        "InputBitDepth                 : 8",
+        f"InputChromaFormat             : {'444' if rgb else '420'}",
+        f"Level                         : {_level_for(width, height, fps)}",
+    ]
+    if rgb:
+        lines += ["ChromaFormatIDC               : 444",
+                  "InputColourSpaceConvert       : RGBtoGBR"]
+        if vtm:
+            lines.append("ColorTransform                : 1")
+    else:
+        lines.append("ChromaFormatIDC               : 420")
+    return "\n".join(lines) + "\n"
+
+
+class JvetBackend(Backend):
+    structures = ("intra", "lowdelay_B", "lowdelay_P")
+    rgb_ok = True
+    family = ""  # 'hm' / 'vtm'
+    encoder_app = decoder_app = ""
+    structure_cfgs: dict[str, str] = {}
+
+    def __init__(self, encoder: str | None = None, decoder: str | None = None, cfg_dir: str | os.PathLike | None = None,
+                 output_bit_depth: int = 8):
+        up = self.family.upper()
+        self.encoder_env, self.decoder_env = f"GFVC_{up}_ENCODER", f"GFVC_{up}_DECODER"
+        self._encoder = encoder or os.environ.get(self.encoder_env)
+        self._decoder = decoder or os.environ.get(self.decoder_env)
+        self.cfg_dir = Path(cfg_dir or os.environ.get("GFVC_CFG_DIR") or REPO_CFG) / self.family
+        self.output_bit_depth = output_bit_depth
+
+    def _exe(self, which: str) -> str:
+        app, env, value = ((self.encoder_app, self.encoder_env, self._encoder) if which == "encoder"
+                           else (self.decoder_app, self.decoder_env, self._decoder))
+        return resolve_executable(value, tool=f"{self.family.upper()} {app}",
+                                  how_to_set=f"set environment variable {env} or the backend option "
+                                             f"'{which}' (config key baselayer.{which}) to the {app} binary")
+
+    def structure_cfg(self, structure: str) -> Path:
+        self.check_structure(structure)
+        path = self.cfg_dir / self.structure_cfgs[structure]
+        if not path.is_file():
+            raise BaseLayerError(f"{self.name}: structure cfg {path} is missing (set GFVC_CFG_DIR or cfg_dir)",
+                                     tool=self.name)
+        return path
+
+    def settings(self) -> dict[str, Any]:
+        cfgs = {}
+        for s in self.structures:
+            p = self.cfg_dir / self.structure_cfgs[s]
+            cfgs[s] = p.read_text() if p.is_file() else None
+        return {"backend": self.name, "codec": self.codec, "encoder": str(self._encoder),
+                "decoder": str(self._decoder), "structure_cfgs": cfgs, "output_bit_depth": self.output_bit_depth}
+
+    def _encode(self, pictures: Pictures, qp: int, structure: str, fps: float) -> EncodeResult:
+        exe = self._exe("encoder")
+        cfg = self.structure_cfg(structure)
+        w, h = picture_size(pictures)
+        n = picture_count(pictures)
+        rgb = is_rgb(pictures)
+        with tempfile.TemporaryDirectory(prefix=f"gfvc-{self.family}-") as tmp:
+            tmp = Path(tmp)
+            src = tmp / ("input.rgb" if rgb else "input.yuv")
+            src.write_bytes(np.ascontiguousarray(pictures.transpose(0, 3, 1, 2)).tobytes() if rgb
+                            else pictures.tobytes())
+            seq = tmp / "sequence.cfg"
+            seq_text = sequence_cfg(w, h, fps, n, rgb, self.family == "vtm")
+            seq.write_text(seq_text)
+            out = tmp / "stream.bin"
+            cmd = [exe, "-c", str(cfg), "-c", str(seq), "-i", str(src), "-b", str(out), "-q", str(qp)]
+            run = run_tool(cmd, tool=f"{self.family.upper()} {self.encoder_app}", cwd=tmp, what="encode")
+            bitstream = out.read_bytes() if out.is_file() else b""
+        if not bitstream:
+            raise ToolFailedError(f"{self.family.upper()} {self.encoder_app} wrote no bitstream",
+                                  tool=self.encoder_app, stderr_tail=stderr_tail(run.stderr) or stderr_tail(run.stdout))
+        return EncodeResult(bitstream, access_unit_sizes(bitstream, self.codec), run.seconds, run.command,
+                            dict(self.settings(), qp=qp, structure=structure, fps=fps, sequence_cfg=seq_text,
+                                 structure_cfg=str(cfg)))
+
+    def decode(self, bitstream: bytes, width: int, height: int, expected_frames: int | None = None,
+               rgb: bool = False) -> DecodeResult:
+        exe = self._exe("decoder")
+        tool = f"{self.family.upper()} {self.decoder_app}"
+        with tempfile.TemporaryDirectory(prefix=f"gfvc-{self.family}-") as tmp:
+            tmp = Path(tmp)
+            src, out = tmp / "stream.bin", tmp / "decoded.yuv"
+            src.write_bytes(bitstream)
+            cmd = [exe, "-b", str(src), "-o", str(out), "-d", str(self.output_bit_depth)]
+            if rgb:
+                cmd.append("--OutputColourSpaceConvert=GBRtoRGB")
+            run = run_tool(cmd, tool=tool, cwd=tmp, what="decode")
+            data = out.read_bytes() if out.is_file() else b""
+        pictures = self._parse_output(data, width, height, rgb, tool)
+        check_picture_count(picture_count(pictures), expected_frames, tool)
+        return DecodeResult(pictures, run.seconds, run.command, self.decoder_app, self.output_bit_depth)
+
+    def _parse_output(self, data: bytes, width: int, height: int, rgb: bool, tool: str) -> Pictures:
+        depth = self.output_bit_depth
+        fb = frame_size_bytes(width, height, "444" if rgb else "420", depth)
+        if not data:
+            raise ToolFailedError(f"{tool} wrote no pictures", tool=tool)
+        if len(data) % fb:
+            raise ToolFailedError(f"{tool} output ({len(data)} bytes) is not a whole number of {width}x{height} "
+                                  f"{'4:4:4' if rgb else '4:2:0'} {depth}-bit pictures", tool=tool)
+        samples = np.frombuffer(data, "<u2" if depth > 8 else np.uint8)
+        samples = to_8bit(samples, depth)
+        n = len(samples) // (fb // (2 if depth > 8 else 1))
+        if rgb:
+            return np.ascontiguousarray(samples.reshape(n, 3, height, width).transpose(0, 2, 3, 1))
+        return Yuv420.frombuffer(samples.tobytes(), width, height)
+
+
+class HMBackend(JvetBackend):
+    name = "hm"
+    family = "hm"
+    codec = "hevc"
+    qp_max = 51
+    encoder_app, decoder_app = "TAppEncoder", "TAppDecoder"
+    structure_cfgs = {"intra": "encoder_intra_main.cfg", "lowdelay_B": "encoder_lowdelay_main.cfg",
+                      "lowdelay_P": "encoder_lowdelay_P_main.cfg"}
+
+
+class VTMBackend(JvetBackend):
+    name = "vtm"
+    family = "vtm"
+    codec = "vvc"
+    qp_max = 63
+    encoder_app, decoder_app = "EncoderApp", "DecoderApp"
+    structure_cfgs = {"intra": "encoder_intra_vtm.cfg", "lowdelay_B": "encoder_lowdelay_vtm.cfg",
+                      "lowdelay_P": "encoder_lowdelay_P_vtm.cfg"}

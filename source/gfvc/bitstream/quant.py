@@ -1,0 +1,85 @@
+"""Quantisation of GFV/GFVE values (HM behaviour) and the signed magnitude coding they share.
+
+Every value is coded as an integer ``q`` in units of 2^-P (P = precision_factor_minus1 + 1),
+and reconstructed as ``q / 2^P``. Prediction is done on these integers: the coded delta is
+``q - q_pred``, so a value reconstructs to the same number whether it is predicted or not,
+and encoder and decoder hold identical integers (closed loop, no float drift).
+"""
+from __future__ import annotations
+
+import math
+
+from .errors import BitstreamError
+from .syntax import UE_MAX
+
+
+def _finite(value: float, what: str) -> float:
+    v = float(value)
+    if not math.isfinite(v):
+        raise BitstreamError(f"{what} = {value!r} is not a finite number")
+    return v
+
+
+def coordinate_to_int(value: float, precision: int, what: str = "coordinate") -> int:
+    """HM: C-style truncation of ``x * 2^P + 0.5`` (toward zero, so -1.7 -> -1 at P=0...)."""
+    v = _finite(value, what)
+    q = int(math.ldexp(v, precision) + 0.5)
+    if abs(q) > UE_MAX:
+        raise BitstreamError(f"{what} = {value!r} is too large to code at precision {precision}")
+    return q
+
+
+def matrix_element_to_int(value: float, precision: int, what: str = "matrix element") -> int:
+    """HM: floor(|m|) as integer part; round(frac * 2^P) clipped to [0, 2^P - 1] as fraction."""
+    v = _finite(value, what)
+    a = abs(v)
+    integer = math.floor(a)
+    if integer > UE_MAX:
+        raise BitstreamError(f"{what} = {value!r} is too large to code")
+    scale = 1 << precision
+    dec = min(math.floor((a - integer) * scale + 0.5), scale - 1)
+    q = integer * scale + dec
+    return -q if v < 0 else q
+
+
+def int_to_value(q: int, precision: int) -> float:
+    """Reconstructed value q / 2^P (exact in a double for |q| < 2^53)."""
+    return math.ldexp(q, -precision)
+
+
+def signed_ue(rw, abs_name: str, sign_name: str, value: int = 0) -> int:
+    """``abs ue(v)`` then ``sign_flag u(1)`` when abs is non-zero (sign 1 = negative)."""
+    if rw.reading:
+        a = rw.ue(abs_name)
+        if a and rw.flag(sign_name):
+            return -a
+        return a
+    a = abs(value)
+    rw.ue(abs_name, a)
+    if a:
+        rw.flag(sign_name, value < 0)
+    return value
+
+
+def int_dec_sign(rw, int_name: str, dec_name: str, sign_name: str, precision: int,
+                 dec_ue: bool, value: int = 0) -> int:
+    """``int ue(v)``, ``dec u(P)`` (or ue(v) where HM codes it so), sign u(1) when non-zero.
+
+    ``value`` is the integer in units of 2^-P; returns it (reading: the decoded one).
+    """
+    if rw.reading:
+        integer = rw.ue(int_name)
+        dec = rw.ue(dec_name) if dec_ue else rw.u(dec_name, precision)
+        q = (integer << precision) + dec
+        if q and rw.flag(sign_name):
+            return -q
+        return q
+    a = abs(value)
+    rw.ue(int_name, a >> precision)
+    if dec_ue:
+        rw.ue(dec_name, a & ((1 << precision) - 1))
+    else:
+        rw.u(dec_name, precision, a & ((1 << precision) - 1))
+    if a:
+        rw.flag(sign_name, value < 0)
+    return value

@@ -1,0 +1,9 @@
+"""Errors raised by gfvc.coding. Every message says what is wrong in one line."""
+
+
+class EntropyCodingError(ValueError):
+    """A symbol cannot be coded with the given tables, or a coded string is corrupt/truncated."""
+
+
+class EntropyTablesError(RuntimeError):
+    """An entropy model is used for coding before its CDF tables were built (call update())."""

@@ -1,0 +1,285 @@
+"""The configuration of a CTC run: a YAML file under cfg/ctc/ plus command-line overrides.
+
+Schema (every key optional except ``codecs``; see doc/ctc.md)::
+
+    name: builtin                 # names the default output folder ctc_runs/<name>
+    sequences:
+      builtin: true               # the built-in clips (test_sequences/builtin_manifest.yaml), or
+      folder: /data/gfvc_ctc      # a folder of JVET-named files, checked against `list`
+      list: ../../test_sequences/jvet_ah0114.yaml
+      include: [VOXCELEB_001]     # a subset of the sequences, by name
+      frames: 32                  # frames per sequence (default: the count the list gives)
+    codecs:
+      - name: hevc_anchor         # a name in gfvc.codec.registry
+        label: hevc_anchor        # the codec column of the tables (default: name)
+        rate_points: [32, 37, 42, 47]   # default: the codec's default_rate_points
+        options: {}               # keyword options of the codec's factory
+    metrics: [psnr_y, ssim]
+    metric_options: {lpips_vgg: {weights: /path/vgg.pth}}
+    bdrate: {anchors: [vvc_anchor], tests: [hevc_anchor]}
+    output: null                  # default: ctc_runs/<name> under the working folder
+    keep_decoded: false
+    executor: local               # local | ray | serial
+    workers: null                 # default: one per core
+    ray_address: null             # ray executor: null starts a local Ray, "auto" or host:port joins a cluster
+    plugins: []                   # Python modules imported first (driver and workers) to register codecs
+
+Relative paths in a file are relative to that file's folder; relative paths given on the
+command line are relative to the working folder.
+"""
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_CONFIG = REPO_ROOT / "cfg" / "ctc" / "builtin.yaml"
+BUILTIN_MANIFEST = REPO_ROOT / "test_sequences" / "builtin_manifest.yaml"
+EXECUTORS = ("local", "ray", "serial")
+
+_TOP_KEYS = {"name", "sequences", "codecs", "metrics", "metric_options", "bdrate", "output",
+             "keep_decoded", "executor", "workers", "ray_address", "plugins"}
+_SEQ_KEYS = {"builtin", "folder", "list", "include", "frames"}
+_CODEC_KEYS = {"name", "label", "rate_points", "options"}
+_BDRATE_KEYS = {"anchors", "tests"}
+
+
+@dataclass(frozen=True)
+class CodecSpec:
+    """One codec column of the run: a registry name, its options, and its rate points."""
+
+    name: str
+    label: str
+    options: dict[str, Any]
+    rate_points: list[Any] | None  # None: the codec's default_rate_points
+
+
+@dataclass(frozen=True)
+class SequenceSelection:
+    builtin: bool
+    folder: Path | None
+    list_file: Path | None
+    include: list[str] | None
+    frames: int | None
+
+
+@dataclass(frozen=True)
+class CtcConfig:
+    name: str
+    sequences: SequenceSelection
+    codecs: list[CodecSpec]
+    metrics: list[str]
+    metric_options: dict[str, dict[str, Any]]
+    bdrate_anchors: list[str]
+    bdrate_tests: list[str] | None
+    output: Path
+    keep_decoded: bool
+    executor: str
+    workers: int
+    ray_address: str | None
+    plugins: list[str] = field(default_factory=list)  # modules that register extra codecs/metrics
+    source: Path | None = None  # the YAML file this came from
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a config file; a missing or malformed file is a ConfigError naming it."""
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read the configuration file ({e.strerror})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        first = str(e).splitlines()[0] if str(e) else "syntax error"
+        raise ConfigError([f"{path}: not valid YAML ({first})"]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the top level must be a mapping of keys to values"])
+    return data
+
+
+def _resolve(base: Path, value: Any) -> Path:
+    p = Path(os.path.expanduser(str(value)))
+    return p if p.is_absolute() else (base / p)
+
+
+def merge_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Apply command-line overrides (already in file-schema form, paths absolute) onto ``raw``.
+
+    ``sequences`` is merged key by key; choosing a folder on the command line switches off
+    ``builtin`` and vice versa. Everything else replaces the file's value.
+    """
+    out = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        if key == "sequences":
+            seq = dict(out.get("sequences") or {}) if isinstance(out.get("sequences"), dict) else {}
+            if "folder" in value:
+                seq.pop("builtin", None)
+            if value.get("builtin"):
+                seq.pop("folder", None)
+            seq.update(value)
+            out["sequences"] = seq
+        else:
+            out[key] = value
+    return out
+
+
+def _str_list(value: Any, where: str, problems: list[str]) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [v for v in (s.strip() for s in value.split(",")) if v]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        problems.append(f"{where}: expected a list of names, got {value!r}")
+        return None
+    return list(value)
+
+
+def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
+                 cwd: Path | None = None) -> tuple[CtcConfig, list[str]]:
+    """Check the shape of a configuration and build a CtcConfig, with the list of problems found.
+
+    Whether codecs, sequences, metrics exist is checked later by the planner, which adds its
+    problems to these so that the user sees all of them at once."""
+    problems: list[str] = []
+    where = str(source) if source else "configuration"
+    cwd = Path.cwd() if cwd is None else cwd
+
+    for k in sorted(set(raw) - _TOP_KEYS):
+        problems.append(f"{where}: unknown key {k!r} (known: {', '.join(sorted(_TOP_KEYS))})")
+
+    name = raw.get("name", source.stem if source else "ctc")
+    if not isinstance(name, str) or not name or "/" in name:
+        problems.append(f"{where}: name must be a non-empty string without '/', got {name!r}")
+        name = "ctc"
+
+    # sequences
+    seq_raw = raw.get("sequences", {"builtin": True})
+    if not isinstance(seq_raw, dict):
+        problems.append(f"{where}: sequences must be a mapping (builtin/folder/list/include/frames)")
+        seq_raw = {"builtin": True}
+    for k in sorted(set(seq_raw) - _SEQ_KEYS):
+        problems.append(f"{where}: unknown key sequences.{k} (known: {', '.join(sorted(_SEQ_KEYS))})")
+    folder = seq_raw.get("folder")
+    # a config that has a `folder` key (even empty) is about a user's folder, not the built-in clips
+    builtin = bool(seq_raw.get("builtin", "folder" not in seq_raw))
+    if builtin and folder is not None:
+        problems.append(f"{where}: sequences: give either builtin: true or a folder, not both")
+    if not builtin and folder is None:
+        problems.append(f"{where}: sequences: no sequence folder given (--sequences FOLDER, or "
+                        f"sequences.folder in the file; or builtin: true)")
+    list_file = seq_raw.get("list")
+    if not builtin and folder is not None and list_file is None:
+        list_file = REPO_ROOT / "test_sequences" / "jvet_ah0114.yaml"
+    frames = seq_raw.get("frames")
+    if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames <= 0):
+        problems.append(f"{where}: sequences.frames must be a positive whole number, got {frames!r}")
+        frames = None
+    selection = SequenceSelection(
+        builtin=builtin,
+        folder=_resolve(base, folder) if folder is not None else None,
+        list_file=_resolve(base, list_file) if list_file is not None else None,
+        include=_str_list(seq_raw.get("include"), f"{where}: sequences.include", problems),
+        frames=frames,
+    )
+
+    # codecs
+    codecs: list[CodecSpec] = []
+    codecs_raw = raw.get("codecs")
+    if not codecs_raw:
+        problems.append(f"{where}: codecs: name at least one codec")
+        codecs_raw = []
+    if not isinstance(codecs_raw, list):
+        problems.append(f"{where}: codecs must be a list of {{name, rate_points, options}} entries")
+        codecs_raw = []
+    for i, entry in enumerate(codecs_raw):
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            problems.append(f"{where}: codecs[{i}] must be a codec name or a mapping with a 'name'")
+            continue
+        for k in sorted(set(entry) - _CODEC_KEYS):
+            problems.append(f"{where}: codecs[{i}] ({entry['name']}): unknown key {k!r}")
+        rps = entry.get("rate_points")
+        if rps is not None and (not isinstance(rps, list) or not rps):
+            problems.append(f"{where}: codec {entry['name']}: rate_points must be a non-empty list, got {rps!r}")
+            rps = None
+        elif rps is not None and len({repr(r) for r in rps}) != len(rps):
+            problems.append(f"{where}: codec {entry['name']}: rate_points repeat a value: {rps!r}")
+        options = entry.get("options") or {}
+        if not isinstance(options, dict):
+            problems.append(f"{where}: codec {entry['name']}: options must be a mapping")
+            options = {}
+        label = entry.get("label", entry["name"])
+        codecs.append(CodecSpec(name=entry["name"], label=str(label), options=dict(options),
+                                rate_points=list(rps) if rps is not None else None))
+    labels = [c.label for c in codecs]
+    for lab in sorted({x for x in labels if labels.count(x) > 1}):
+        problems.append(f"{where}: codec {lab!r} appears twice; give the entries distinct labels")
+
+    metrics = _str_list(raw.get("metrics", []), f"{where}: metrics", problems) or []
+    for m in sorted({x for x in metrics if metrics.count(x) > 1}):
+        problems.append(f"{where}: metric {m!r} is listed twice")
+    if not metrics:
+        problems.append(f"{where}: metrics: name at least one metric")
+    metric_options = raw.get("metric_options") or {}
+    if not isinstance(metric_options, dict) or not all(isinstance(v, dict) for v in metric_options.values()):
+        problems.append(f"{where}: metric_options must map a metric name to a mapping of options")
+        metric_options = {}
+
+    bd = raw.get("bdrate") or {}
+    if not isinstance(bd, dict):
+        problems.append(f"{where}: bdrate must be a mapping with anchors and tests")
+        bd = {}
+    for k in sorted(set(bd) - _BDRATE_KEYS):
+        problems.append(f"{where}: unknown key bdrate.{k} (known: anchors, tests)")
+    anchors = _str_list(bd.get("anchors"), f"{where}: bdrate.anchors", problems) or []
+    tests = _str_list(bd.get("tests"), f"{where}: bdrate.tests", problems)
+    for what, names in (("anchors", anchors), ("tests", tests or [])):
+        for n in names:
+            if codecs and n not in labels:
+                problems.append(f"{where}: bdrate.{what} names {n!r}, which is not a codec of this run "
+                                f"({', '.join(labels)})")
+
+    output = raw.get("output")
+    output_path = _resolve(base, output) if output else (cwd / "ctc_runs" / name)
+
+    executor = raw.get("executor", "local")
+    if executor not in EXECUTORS:
+        problems.append(f"{where}: executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    workers = raw.get("workers")
+    if workers is None:
+        workers = os.cpu_count() or 1
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers <= 0:
+        problems.append(f"{where}: workers must be a positive whole number, got {workers!r}")
+        workers = 1
+    keep_decoded = raw.get("keep_decoded", False)
+    if not isinstance(keep_decoded, bool):
+        problems.append(f"{where}: keep_decoded must be true or false, got {keep_decoded!r}")
+    ray_address = raw.get("ray_address")
+    if ray_address is not None and not isinstance(ray_address, str):
+        problems.append(f"{where}: ray_address must be a string ('auto' or host:port)")
+
+    plugins = _str_list(raw.get("plugins"), f"{where}: plugins", problems) or []
+    return CtcConfig(name=name, sequences=selection, codecs=codecs, metrics=metrics,
+                     metric_options={k: dict(v) for k, v in metric_options.items()},
+                     bdrate_anchors=anchors, bdrate_tests=tests, output=output_path,
+                     keep_decoded=bool(keep_decoded), executor=executor, workers=workers,
+                     ray_address=ray_address, plugins=plugins, source=source, raw=raw), problems
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None,
+                cwd: Path | None = None) -> tuple[CtcConfig, list[str]]:
+    """Read a YAML file (default cfg/ctc/builtin.yaml), apply overrides; -> (config, problems)."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    raw = merge_overrides(load_yaml(path), overrides or {})
+    return parse_config(raw, base=path.resolve().parent, source=path, cwd=cwd)

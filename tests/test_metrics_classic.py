@@ -1,0 +1,123 @@
+"""PSNR (by hand), SSIM and MS-SSIM (pytorch-msssim), VMAF (libvmaf), the registry contract."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from gfvc.io import rgb_to_yuv420
+from gfvc.metrics import MetricError, available_metrics, get_metric
+
+NAMES = ["psnr_y", "psnr_yuv", "psnr_rgb", "ssim", "ms_ssim", "fsim", "lpips_vgg", "lpips_alex", "dists",
+         "msvgg", "vmaf"]
+# SSIM/MS-SSIM: both sides run float64 convolutions of the same formula; only the order of
+# operations differs. pytorch-msssim's own window is built in float32, whose rounding moves
+# SSIM by ~1e-5 (var = E[x^2] - mu^2 amplifies it), so it is given a float64 window.
+SSIM_ATOL = 1e-10
+
+
+def _window(size, sigma=1.5):
+    x = torch.arange(size, dtype=torch.float64) - size // 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    return (g / g.sum()).view(1, 1, 1, size).repeat(3, 1, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def sequence():
+    from skimage import data
+
+    img = data.astronaut()
+    ref = np.stack([img[100:292:2, 160:352:2], img[20:212:2, 200:392:2], img[150:342:2, 100:292:2]])  # 3 x 96x96
+    rng = np.random.default_rng(11)
+    noise = rng.normal(0, 1, ref.shape) * np.array([4.0, 9.0, 16.0])[:, None, None, None]
+    return ref, np.clip(ref + noise, 0, 255).astype(np.uint8)
+
+
+def test_registry_names_and_contract():
+    assert available_metrics() == NAMES
+    for name in NAMES:
+        m = get_metric(name)
+        assert m.name == name
+        assert m.colour_space in ("rgb", "yuv420", "y")
+        assert isinstance(m.higher_is_better, bool)
+        ok, reason = m.availability()
+        assert isinstance(ok, bool) and (ok or reason)
+    lower = {n for n in NAMES if not get_metric(n).higher_is_better}
+    assert lower == {"lpips_vgg", "lpips_alex", "dists", "msvgg"}
+    assert get_metric("psnr_y").weights_info() == {}
+    with pytest.raises(MetricError, match="unknown metric"):
+        get_metric("psnr_x")
+    with pytest.raises(MetricError, match="unexpected"):
+        get_metric("dists", vgg19_weights="x")
+    with pytest.raises(MetricError, match="colour matrix"):
+        get_metric("psnr_y", matrix="bt2020")
+
+
+def _psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return 10 * np.log10(255.0 ** 2 / mse)
+
+
+def test_psnr_by_hand(sequence):
+    ref, dis = sequence
+    y_r, u_r, v_r = rgb_to_yuv420(ref)
+    y_d, u_d, v_d = rgb_to_yuv420(dis)
+    for i in range(len(ref)):
+        py = get_metric("psnr_y").compute(ref, dis).per_picture[i]
+        assert py == pytest.approx(_psnr(y_r[i], y_d[i]), abs=1e-10)
+        expected_yuv = (6 * _psnr(y_r[i], y_d[i]) + _psnr(u_r[i], u_d[i]) + _psnr(v_r[i], v_d[i])) / 8
+        assert get_metric("psnr_yuv").compute(ref, dis).per_picture[i] == pytest.approx(expected_yuv, abs=1e-10)
+        assert get_metric("psnr_rgb").compute(ref, dis).per_picture[i] == pytest.approx(_psnr(ref[i], dis[i]),
+                                                                                       abs=1e-10)
+    r = get_metric("psnr_rgb").compute(ref, dis)
+    assert r.per_picture.dtype == np.float64 and r.mean == pytest.approx(r.per_picture.mean())
+    assert r.per_picture[0] > r.per_picture[1] > r.per_picture[2]  # more noise, lower PSNR
+
+
+def test_psnr_other_matrix_and_identical_cap(sequence):
+    ref, dis = sequence
+    y709 = rgb_to_yuv420(ref, "bt709_full")[0], rgb_to_yuv420(dis, "bt709_full")[0]
+    got = get_metric("psnr_y", matrix="bt709_full").compute(ref, dis).per_picture
+    assert got[0] == pytest.approx(_psnr(y709[0][0], y709[1][0]), abs=1e-10)
+    same = get_metric("psnr_yuv").compute(ref, ref)
+    assert np.all(same.per_picture == 100.0)  # MSE 0 -> the 100 dB cap, not inf
+
+
+def test_ssim_and_ms_ssim_match_pytorch_msssim(sequence):
+    from pytorch_msssim import ms_ssim, ssim
+
+    ref, dis = sequence
+    x = torch.from_numpy(ref).permute(0, 3, 1, 2).double()
+    y = torch.from_numpy(dis).permute(0, 3, 1, 2).double()
+    expected = ssim(x, y, data_range=255, size_average=False, win=_window(11)).numpy()
+    np.testing.assert_allclose(get_metric("ssim").compute(ref, dis).per_picture, expected, atol=SSIM_ATOL)
+    # 96x96 is too small for 5 scales with an 11-tap window; a 5-tap window fits (> 4 * 16).
+    expected = ms_ssim(x, y, data_range=255, size_average=False, win=_window(5)).numpy()
+    np.testing.assert_allclose(get_metric("ms_ssim", win_size=5).compute(ref, dis).per_picture, expected,
+                               atol=SSIM_ATOL)
+    assert expected[0] > expected[2]
+    with pytest.raises(MetricError, match="too small"):
+        get_metric("ms_ssim").compute(ref, dis)
+
+
+def test_bad_input_is_rejected(sequence):
+    ref, dis = sequence
+    m = get_metric("psnr_rgb")
+    with pytest.raises(MetricError, match="differ in shape"):
+        m.compute(ref, dis[:2])
+    with pytest.raises(MetricError, match="uint8 RGB"):
+        m.compute(ref.astype(np.float32), dis)
+
+
+def test_vmaf_through_static_ffmpeg(sequence):
+    ref, dis = sequence
+    m = get_metric("vmaf")
+    ok, reason = m.availability()
+    assert ok, reason
+    same = m.compute(ref, ref)
+    worse = m.compute(ref, dis)
+    assert same.per_picture.shape == (3,)
+    assert np.all(same.per_picture > 97.0)
+    assert np.all(worse.per_picture < same.per_picture)
+    assert worse.per_picture[1] > worse.per_picture[2]  # sigma 9 vs 16
+    assert len(m.weights_info()["vmaf_model"]["sha256"]) == 64

@@ -1,0 +1,248 @@
+"""CFTE against the reference fixtures (GFVC_FIXTURES/CFTE): strict checkpoint loading, output
+equivalence, the Farneback step and its argument order, official-size structure, checkpoint errors,
+and the GDN layer."""
+from __future__ import annotations
+
+import hashlib
+import json
+from unittest import mock
+
+import pytest
+import torch
+import yaml
+
+from gfvc.models.cfte import CFTEModel, farneback_sparse_motion
+from gfvc.models.checkpoint import CheckpointError
+from gfvc.models.gdn import GDN, PEDESTAL
+from gfvc.models.registry import build_model, get_family, load_model
+
+ATOL, RTOL = 1e-5, 1e-4
+
+
+def assert_matches(actual: torch.Tensor, expected: torch.Tensor, name: str = "") -> None:
+    """|actual - expected| <= ATOL + RTOL |expected| everywhere (torch.testing.assert_close's rule;
+    that function is not used because its first call imports sympy, ~4 s)."""
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype, name
+    excess = (actual - expected).abs() - (ATOL + RTOL * expected.abs())
+    assert bool((excess <= 0).all()), f"{name}: max abs difference {(actual - expected).abs().max():.3g}"
+
+
+def skip_random_init():
+    """Skip the random initialisation of new modules (most of their build time)."""
+    def keep(tensor, *args, **kwargs):
+        return tensor
+    return mock.patch.multiple("torch.nn.init", kaiming_uniform_=keep, uniform_=keep)
+
+
+@pytest.fixture(scope="module")
+def tiny(fixtures_root):
+    root = fixtures_root / "CFTE" / "tiny"
+    with skip_random_init():   # every parameter and buffer is then overwritten by the strict load
+        model = load_model("cfte", root / "model_params.yaml", root / "checkpoint.pth.tar", device="cpu")
+    return {"root": root, "model": model, "inputs": torch.load(root / "inputs.pt"),
+            "outputs": torch.load(root / "outputs.pt")}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny):
+    """Replay of the reference calls in CFTE/tiny/README.md."""
+    model, inputs = tiny["model"], tiny["inputs"]
+    with torch.no_grad():
+        feature_reference = model.kp_detector(inputs["reference"])
+        feature_target = model.kp_detector(inputs["target"])
+        generated = model.generator(inputs["reference"], heatmap_source=feature_reference,
+                                    heatmap_driving=feature_target)
+    got = {"feature_reference.value": feature_reference["value"],
+           "feature_target.value": feature_target["value"]}
+    got.update({f"generator.{k}": v for k, v in generated.items()})
+    return got
+
+
+def test_family_is_registered():
+    assert get_family("cfte") is CFTEModel
+
+
+def test_tiny_checkpoint_loads_strictly_and_records_sha256(tiny):
+    model = tiny["model"]
+    expected = hashlib.sha256((tiny["root"] / "checkpoint.pth.tar").read_bytes()).hexdigest()
+    assert model.checkpoint_sha256 == expected
+    assert not model.training
+    checkpoint = torch.load(tiny["root"] / "checkpoint.pth.tar", map_location="cpu")
+    for name in ("generator", "kp_detector"):
+        state = getattr(model, name).state_dict()
+        assert list(state) == list(checkpoint[name])
+        for key, value in checkpoint[name].items():
+            assert torch.equal(state[key], value), key
+
+
+def test_tiny_outputs_match_reference(tiny, tiny_run):
+    expected = tiny["outputs"]
+    assert set(tiny_run) >= set(expected)
+    for name, value in expected.items():
+        assert value.is_floating_point()
+        assert_matches(tiny_run[name], value, name)
+
+
+def test_family_api_reproduces_reference(tiny):
+    model, inputs, expected = tiny["model"], tiny["inputs"], tiny["outputs"]
+    with torch.no_grad():
+        params = model.analyse(torch.cat([inputs["reference"], inputs["target"]]))
+        assert set(params) == {"feature"}
+        reference_params = {"feature": params["feature"][:1]}
+        target_params = {"feature": params["feature"][1:]}
+        picture = model.synthesise(inputs["reference"], reference_params, target_params)
+    assert_matches(reference_params["feature"], expected["feature_reference.value"])
+    assert_matches(target_params["feature"], expected["feature_target.value"])
+    assert_matches(picture, expected["generator.prediction"])
+    with pytest.raises(TypeError, match="no side information"):
+        model.synthesise(inputs["reference"], reference_params, target_params, base_layer=picture)
+
+
+def test_farneback_order_is_the_reference_quirk(tiny):
+    """prev = driving (target) feature, next = source (reference) feature, bit-exact; the order the
+    parameter names suggest gives a different flow (the fixture tolerance alone cannot tell)."""
+    expected = tiny["outputs"]
+    source, driving = expected["feature_reference.value"], expected["feature_target.value"]
+    flow = farneback_sparse_motion(driving, source)
+    assert flow.dtype == torch.float32 and flow.shape == (1, 4, 4, 2)
+    assert torch.equal(flow, expected["generator.sparse_motion"])
+    assert not torch.equal(farneback_sparse_motion(source, driving), expected["generator.sparse_motion"])
+
+
+def test_farneback_rejects_multichannel_features():
+    with pytest.raises(ValueError, match="single-channel"):
+        farneback_sparse_motion(torch.rand(1, 2, 4, 4), torch.rand(1, 2, 4, 4))
+
+
+def _structure(module: torch.nn.Module) -> dict:
+    return {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
+            for k, v in module.state_dict().items()}
+
+
+def test_official_size_structure_matches_reference(fixtures_root):
+    reference = json.loads((fixtures_root / "CFTE" / "official_state_dict_shapes.json").read_text())
+    params = yaml.safe_load((fixtures_root / "CFTE" / "model_params.yaml").read_text())
+    # Structure only, so the random initialisation (most of the build time) is skipped. Not built on
+    # the meta device: its first arange imports sympy (~10 s).
+    with skip_random_init():
+        networks = CFTEModel.build_networks(params)
+    assert list(networks) == reference["checkpoint_top_level_keys_read_by_loader"]
+    total = 0
+    for name, expected in reference["submodules"].items():
+        module = networks.pop(name)
+        structure = _structure(module)
+        assert list(structure) == list(expected["state_dict"]), name
+        assert structure == expected["state_dict"], name
+        counts = expected["param_counts"]
+        assert sum(p.numel() for p in module.parameters()) == counts["num_parameters"]
+        assert sum(b.numel() for b in module.buffers()) == counts["num_buffer_elements"]
+        assert len(structure) == counts["num_state_dict_entries"]
+        total += counts["num_parameters"]
+        del module
+    assert total == reference["total_num_parameters"]
+
+
+def test_official_size_forward_smoke():
+    """Official generator path at 256x256 (scale 0.25: anti-aliased downscale, 4x4 feature, flow resize)
+    with random weights; only shapes and ranges are checked (the fixture covers the values)."""
+    params = yaml.safe_load("""
+common_params: {num_kp: 1, num_channels: 3, estimate_jacobian: false}
+kp_detector_params: {temperature: 0.1, block_expansion: 4, max_features: 16, scale_factor: 0.25, num_blocks: 2}
+generator_params:
+  block_expansion: 4
+  max_features: 16
+  num_down_blocks: 2
+  num_bottleneck_blocks: 1
+  estimate_occlusion_map: true
+  dense_motion_params: {block_expansion: 4, max_features: 16, num_down_blocks: 4,
+    num_bottleneck_blocks: 1, num_blocks: 2, scale_factor: 0.25}
+""")
+    torch.manual_seed(0)
+    model = build_model("cfte", params).eval()
+    frames = torch.rand(2, 3, 256, 256)
+    with torch.no_grad():
+        feature = model.analyse(frames)["feature"]
+        out = model.generator(frames[:1], heatmap_source={"value": feature[:1]},
+                              heatmap_driving={"value": feature[1:]})
+    assert feature.shape == (2, 1, 4, 4)
+    assert out["sparse_motion"].shape == (1, 4, 4, 2)
+    assert out["deformation"].shape == (1, 64, 64, 2)
+    assert out["prediction"].shape == (1, 3, 256, 256)
+    assert 0 <= out["prediction"].min() and out["prediction"].max() <= 1
+
+
+# ------------------------------------------------------------------------------------ checkpoint errors
+@pytest.fixture(scope="module")
+def tiny_checkpoint(fixtures_root):
+    return torch.load(fixtures_root / "CFTE" / "tiny" / "checkpoint.pth.tar", map_location="cpu")
+
+
+@pytest.fixture
+def fresh_tiny_model(fixtures_root):
+    return build_model("cfte", fixtures_root / "CFTE" / "tiny" / "model_params.yaml")
+
+
+def test_shape_mismatch_names_key_and_both_shapes(tmp_path, tiny_checkpoint, fresh_tiny_model):
+    bad = {k: dict(v) for k, v in tiny_checkpoint.items()}
+    bad["kp_detector"]["conv1.weight"] = torch.zeros(1, 11, 3, 3)
+    torch.save(bad, tmp_path / "bad.pth.tar")
+    with pytest.raises(CheckpointError) as info:
+        fresh_tiny_model.load_checkpoint(tmp_path / "bad.pth.tar")
+    message = str(info.value)
+    assert "kp_detector.conv1.weight" in message
+    assert "[1, 11, 3, 3]" in message and "[1, 11, 5, 5]" in message
+    assert "\n" not in message
+    assert fresh_tiny_model.checkpoint_sha256 is None
+
+
+def test_missing_and_unexpected_keys_are_named(tmp_path, tiny_checkpoint, fresh_tiny_model):
+    bad = {k: dict(v) for k, v in tiny_checkpoint.items()}
+    del bad["kp_detector"]["gdn4.gamma"]
+    bad["generator"]["dense_motion_network.down.weight"] = torch.zeros(3, 1, 13, 13)
+    torch.save(bad, tmp_path / "bad.pth.tar")
+    with pytest.raises(CheckpointError) as info:
+        fresh_tiny_model.load_checkpoint(tmp_path / "bad.pth.tar")
+    assert "generator.dense_motion_network.down.weight" in str(info.value)
+    del bad["generator"]["dense_motion_network.down.weight"]
+    torch.save(bad, tmp_path / "bad.pth.tar")
+    with pytest.raises(CheckpointError, match=r"missing key kp_detector\.gdn4\.gamma .*\[1, 1\]"):
+        fresh_tiny_model.load_checkpoint(tmp_path / "bad.pth.tar")
+
+
+def test_truncated_and_wrong_checkpoints(tmp_path, fixtures_root, fresh_tiny_model):
+    data = (fixtures_root / "CFTE" / "tiny" / "checkpoint.pth.tar").read_bytes()
+    (tmp_path / "cut.pth.tar").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        fresh_tiny_model.load_checkpoint(tmp_path / "cut.pth.tar")
+    # Right file format, empty sub-module states.
+    torch.save({"generator": {}, "kp_detector": {}}, tmp_path / "empty.pth.tar")
+    with pytest.raises(CheckpointError, match="missing key generator"):
+        fresh_tiny_model.load_checkpoint(tmp_path / "empty.pth.tar")
+    torch.save({"kp_detector": {}}, tmp_path / "nogen.pth.tar")
+    with pytest.raises(CheckpointError, match="no top-level key 'generator'"):
+        fresh_tiny_model.load_checkpoint(tmp_path / "nogen.pth.tar")
+
+
+# ------------------------------------------------------------------------------------ GDN
+def test_gdn_matches_its_definition_and_keeps_the_two_parameter_layout():
+    torch.manual_seed(3)
+    gdn, igdn = GDN(4), GDN(4, inverse=True)
+    assert list(gdn.state_dict()) == ["beta", "gamma"]
+    with torch.no_grad():
+        for layer in (gdn, igdn):
+            layer.beta.copy_(torch.rand(4) + 0.5)
+            layer.gamma.copy_(torch.rand(4, 4) * 0.3)
+    x = torch.randn(2, 4, 5, 6)
+    beta = gdn.beta.detach() ** 2 - PEDESTAL
+    gamma = gdn.gamma.detach() ** 2 - PEDESTAL
+    norm = torch.sqrt(beta.view(1, 4, 1, 1) + torch.einsum("ij,njhw->nihw", gamma, x * x))
+    assert_matches(gdn(x), x / norm)
+    beta = igdn.beta.detach() ** 2 - PEDESTAL
+    gamma = igdn.gamma.detach() ** 2 - PEDESTAL
+    norm = torch.sqrt(beta.view(1, 4, 1, 1) + torch.einsum("ij,njhw->nihw", gamma, x * x))
+    assert_matches(igdn(x), x * norm)
+    # Stored values below the bounds are clamped before squaring (beta stays >= beta_min).
+    with torch.no_grad():
+        gdn.beta.fill_(-5.0)
+        gdn.gamma.zero_()
+    assert_matches(gdn(x), x / torch.sqrt(torch.tensor(1e-6)))
