@@ -12,7 +12,7 @@ import copy
 import math
 import os
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from gfvc.bitstream import (GeneratedPictureReferences, GfveMessage, GfvMatrixSet, GfvMessage,
@@ -20,7 +20,9 @@ from gfvc.bitstream import (GeneratedPictureReferences, GfveMessage, GfvMatrixSe
                             SeiContext, annexb, build_sei_nal, matrix_shape, parse_sei_nal,
                             parse_sei_rbsp, split_nal_units, write_sei_rbsp)
 
+# CI: no deadline (slow shared machines), bounded shrinking so a failure reports quickly
 settings.register_profile("gfvc-ci", deadline=None, max_examples=25,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target],
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("gfvc-thorough", deadline=None, max_examples=2000,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -151,7 +153,10 @@ def gfv_chains(draw):
             s["kps"] = (p1, n, z, zmax)
         if mats:
             m.gfv_matrix_present_flag = True
-            m.gfv_matrix_pred_flag = (not base and s["mats"] is not None and draw(st.booleans()))
+            # precision 32 (p1 = 31) cannot always be predicted: the delta fraction is ue(v)
+            # (HM quirk) and 2^32 - 1 is out of its range; see test_bitstream_golden.py
+            m.gfv_matrix_pred_flag = (not base and s["mats"] is not None and s["mats"][0] < 31
+                                      and draw(st.booleans()))
             if m.gfv_matrix_pred_flag:
                 p1, key_sets, shapes = s["mats"]
                 sets = copy.deepcopy(key_sets)

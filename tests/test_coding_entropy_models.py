@@ -2,32 +2,31 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 
 import numpy as np
 import pytest
 import torch
+from models_helpers import expected_layout, official_structure
 
 from gfvc.coding import default_gaussian_tables
 from gfvc.coding import entropy_models as em
 from gfvc.coding.entropy_models import EntropyBottleneck, GaussianConditional, update_entropy_models
 from gfvc.coding.errors import EntropyCodingError, EntropyTablesError
+from gfvc.models.checkpoint import state_dict_layout
 
 
 def official_entries(fixtures_root, prefix):
-    data = json.loads((fixtures_root / "RDAC" / "official_state_dict_shapes.json").read_text())
-    entries = data["submodules"]["generator"]["state_dict"]
-    return [(k[len(prefix):], v["shape"], v["dtype"]) for k, v in entries.items() if k.startswith(prefix)]
-
-
-def layout(module):
-    return [(k, list(v.shape), str(v.dtype).replace("torch.", "")) for k, v in module.state_dict().items()]
+    """The official RDAC generator entries under ``prefix``, with the prefix removed."""
+    return [(key[len(prefix):], shape, dtype)
+            for key, shape, dtype in expected_layout(official_structure(fixtures_root, "RDAC"), "generator")
+            if key.startswith(prefix)]
 
 
 def test_state_dict_layout_equals_compressai(fixtures_root):
-    assert layout(EntropyBottleneck(48)) == official_entries(fixtures_root, "sdc.entropy_bottleneck.")
-    assert layout(GaussianConditional(None)) == official_entries(fixtures_root, "sdc.gaussian_conditional.")
+    assert state_dict_layout(EntropyBottleneck(48)) == official_entries(fixtures_root, "sdc.entropy_bottleneck.")
+    assert state_dict_layout(GaussianConditional(None)) == official_entries(fixtures_root,
+                                                                            "sdc.gaussian_conditional.")
 
 
 def test_shipped_gaussian_tables_equal_the_computed_ones():
@@ -114,17 +113,33 @@ def test_training_mode_adds_bounded_noise():
     assert 0 < (noisy - x).abs().max() <= 0.5
 
 
-def test_tables_survive_strict_load_and_rebuild_identically():
+def test_tables_are_saved_empty_and_rebuilt_identically():
     model = trained_like_bottleneck()
-    state = {k: v.clone() for k, v in model.state_dict().items()}     # empty tables, as published
     model.update()
     first = model.tables_sha256()
+    state = model.state_dict()
+    assert [state[k].shape for k in ("_offset", "_quantized_cdf", "_cdf_length")] == [(0,)] * 3
     fresh = EntropyBottleneck(8)
     fresh.load_state_dict(state, strict=True)
     with pytest.raises(EntropyTablesError):
         fresh.coding_tables()
     fresh.update(force=True)
     assert fresh.tables_sha256() == first
+    model.load_state_dict(state, strict=True)          # into an updated module: tables emptied
+    assert not model.tables_ready
+
+
+def test_filled_tables_in_a_state_dict_are_loaded_as_they_are():
+    """A CompressAI checkpoint saved after update() holds filled tables: they load (resized)."""
+    source = GaussianConditional(None)
+    source.update_scale_table()
+    state = source.state_dict()
+    for name in ("_offset", "_quantized_cdf", "_cdf_length", "scale_table"):
+        state[name] = getattr(source, name).clone()
+    target = GaussianConditional(None)
+    target.load_state_dict(state, strict=True)
+    assert target.tables_ready and target.tables_sha256() == source.tables_sha256()
+    assert torch.equal(target.scale_table, source.scale_table)
 
 
 def test_decompress_rejects_malformed_arguments():

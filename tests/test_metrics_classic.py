@@ -110,14 +110,22 @@ def test_bad_input_is_rejected(sequence):
 
 
 def test_vmaf_through_static_ffmpeg(sequence):
-    ref, dis = sequence
+    # A still picture: VMAF's motion feature masks distortion in the scene-cut-like crops.
+    ref = np.repeat(sequence[0][:1], 3, axis=0)
     m = get_metric("vmaf")
     ok, reason = m.availability()
     assert ok, reason
+    # Blur by 2x2 and by 4x4 block averaging: VMAF must fall, more for the stronger blur.
+    def blur(frames, k):
+        n, h, w, c = frames.shape
+        means = frames.reshape(n, h // k, k, w // k, k, c).mean(axis=(2, 4))
+        return np.repeat(np.repeat(means, k, axis=1), k, axis=2).round().astype(np.uint8)
+
     same = m.compute(ref, ref)
-    worse = m.compute(ref, dis)
+    mild, strong = m.compute(ref, blur(ref, 2)), m.compute(ref, blur(ref, 4))
     assert same.per_picture.shape == (3,)
-    assert np.all(same.per_picture > 97.0)
-    assert np.all(worse.per_picture < same.per_picture)
-    assert worse.per_picture[1] > worse.per_picture[2]  # sigma 9 vs 16
+    assert np.all(same.per_picture > 95.0)
+    assert np.all(mild.per_picture < same.per_picture - 5)
+    assert np.all(strong.per_picture < mild.per_picture - 5)
+    assert strong.mean == pytest.approx(strong.per_picture.mean())
     assert len(m.weights_info()["vmaf_model"]["sha256"]) == 64

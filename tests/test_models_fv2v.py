@@ -101,6 +101,10 @@ def test_family_api_reproduces_reference(tiny):
     assert_matches(params["t"], torch.cat([expected["he_reference.t"], expected["he_target.t"]]))
     assert_matches(params["exp"], torch.cat([expected["he_reference.exp"], expected["he_target.exp"]]))
     assert_matches(picture, expected["generator.prediction"])
+    with torch.no_grad():
+        pose_only = model.analyse(inputs["target"], canonical_keypoints=False)
+    assert set(pose_only) == {"yaw", "pitch", "roll", "rot_mat", "t", "exp"}
+    assert_matches(pose_only["rot_mat"], expected["rot_mat_target"])
     with pytest.raises(KeyError, match="rot_mat"):
         model.synthesise(inputs["reference"], reference_params, {"t": params["t"][1:]})
 

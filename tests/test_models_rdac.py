@@ -2,17 +2,15 @@
 sequence reproduced (floats to 1e-5, rANS bits and bytes exactly), the official layout, and errors."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 import yaml
+from models_helpers import (ATOL, RTOL, assert_outputs_match, build_official_on_meta, expected_layout,
+                            load_tiny_model, num_parameters, official_structure)
 
-from gfvc.models.checkpoint import CheckpointError
+from gfvc.models.checkpoint import CheckpointError, state_dict_layout
 from gfvc.models.rdac import GeneratorRDAC, RdacModel
 from gfvc.models.registry import build_model, get_family
-
-ATOL, RTOL = 1e-5, 1e-4
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -30,17 +28,18 @@ def tiny_dir(fixtures_root):
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tiny_dir):
-    params = yaml.safe_load((tiny_dir / "model_params.yaml").read_text())
-    model = build_model("rdac", params)
-    model.load_checkpoint(tiny_dir / "checkpoint.pth.tar")
-    return model
+def tiny(fixtures_root):
+    return load_tiny_model(fixtures_root, "RDAC", "rdac")
 
 
 @pytest.fixture(scope="module")
-def golden(tiny_dir):
-    return (torch.load(tiny_dir / "inputs.pt", map_location="cpu"),
-            torch.load(tiny_dir / "outputs.pt", map_location="cpu"))
+def tiny_model(tiny):
+    return tiny[0]
+
+
+@pytest.fixture(scope="module")
+def golden(tiny):
+    return tiny[1]["inputs"], tiny[1]["outputs"]
 
 
 def as_uint8(data: bytes) -> torch.Tensor:
@@ -102,11 +101,14 @@ def test_every_reference_output_is_reproduced(replay, golden):
     actual, _ = replay
     _, expected = golden
     assert sorted(actual) == sorted(expected)
-    for name, value in expected.items():
-        if value.dtype.is_floating_point:
-            torch.testing.assert_close(actual[name], value, atol=ATOL, rtol=RTOL, msg=lambda m: f"{name}: {m}")
-        else:   # bit counts, latent shape and the rANS byte strings: equal to CompressAI's
-            assert torch.equal(actual[name].to(value.dtype), value), name
+    compared = assert_outputs_match(actual, expected)
+    integers = [name for name, value in expected.items() if not value.is_floating_point()]
+    assert len(compared) + len(integers) == len(expected)
+    # Bit counts, latent shape and the rANS byte strings: equal to CompressAI's.
+    coded = [f"{c}_rans_{i}.{k}" for c, i in (("sdc", 0), ("tdc", 1)) for k in ("bits", "y_string", "z_string")]
+    assert sorted(integers) == sorted(coded + ["sdc_rans_0.latent_shape"])
+    for name in integers:
+        assert torch.equal(actual[name].to(expected[name].dtype), expected[name]), name
 
 
 def test_decoder_side_reconstructs_from_the_reference_strings(tiny_model, golden, replay):
@@ -164,21 +166,19 @@ def test_rdac_plus_is_the_rdac_family():
 
 
 def test_official_layout_and_parameter_counts(fixtures_root):
-    official = json.loads((fixtures_root / "RDAC" / "official_state_dict_shapes.json").read_text())
-    params = yaml.safe_load((fixtures_root / "RDAC" / "model_params.yaml").read_text())
-    networks = RdacModel.build_networks(params)
-    assert list(networks) == official["checkpoint_top_level_keys_read_by_loader"]
+    official = official_structure(fixtures_root, "RDAC")
+    model = build_official_on_meta(fixtures_root, "RDAC", "rdac")
+    assert list(model.network_names) == official["checkpoint_top_level_keys_read_by_loader"]
+    assert isinstance(model.generator, GeneratorRDAC)
     total = 0
-    for name, module in networks.items():
-        expected = official["submodules"][name]
-        got = [(k, list(v.shape), str(v.dtype).replace("torch.", "")) for k, v in module.state_dict().items()]
-        assert got == [(k, v["shape"], v["dtype"]) for k, v in expected["state_dict"].items()], name
-        count = sum(p.numel() for p in module.parameters())
-        assert count == expected["param_counts"]["num_parameters"], name
-        assert sum(b.numel() for b in module.buffers()) == expected["param_counts"]["num_buffer_elements"]
-        total += count
+    for name in model.network_names:
+        module = getattr(model, name)
+        counts = official["submodules"][name]["param_counts"]
+        assert state_dict_layout(module) == expected_layout(official, name), name
+        assert num_parameters(module) == counts["num_parameters"], name
+        assert sum(b.numel() for b in module.buffers()) == counts["num_buffer_elements"], name
+        total += num_parameters(module)
     assert total == official["total_num_parameters"]
-    assert isinstance(networks["generator"], GeneratorRDAC)
 
 
 @pytest.fixture
@@ -187,6 +187,7 @@ def checkpoint_dict(tiny_dir):
 
 
 def fresh_tiny(tiny_dir):
+    """A new tiny model with random weights (each error test loads into its own)."""
     return build_model("rdac", yaml.safe_load((tiny_dir / "model_params.yaml").read_text()))
 
 
@@ -194,7 +195,8 @@ def test_missing_key_is_named(tiny_dir, checkpoint_dict, tmp_path):
     del checkpoint_dict["generator"]["tdc.inverse_hyper_gain"]
     path = tmp_path / "missing.pth.tar"
     torch.save(checkpoint_dict, path)
-    with pytest.raises(CheckpointError, match=r"missing key generator\.tdc\.inverse_hyper_gain \(model shape \[7, 16\]"):
+    with pytest.raises(CheckpointError,
+                       match=r"missing key generator\.tdc\.inverse_hyper_gain \(model shape \[7, 16\]"):
         fresh_tiny(tiny_dir).load_checkpoint(path)
 
 
@@ -219,7 +221,9 @@ def test_truncated_and_foreign_files_fail_cleanly(tiny_dir, tmp_path):
         fresh_tiny(tiny_dir).load_checkpoint(other)
 
 
-def test_a_failed_load_leaves_a_working_coder(tiny_dir, golden, tmp_path):
+def test_reload_failed_load_and_saved_state(tiny_dir, tiny_model, golden, tmp_path):
+    """A failed load changes nothing; a second load and a checkpoint saved by gfvc (after the tables
+    were built) load strictly and code exactly as the reference."""
     inputs, expected = golden
     model = fresh_tiny(tiny_dir)
     model.load_checkpoint(tiny_dir / "checkpoint.pth.tar")
@@ -227,11 +231,20 @@ def test_a_failed_load_leaves_a_working_coder(tiny_dir, golden, tmp_path):
     torch.save({"generator": {}, "kp_detector": {}}, bad)
     with pytest.raises(CheckpointError):
         model.load_checkpoint(bad)
-    model.load_checkpoint(tiny_dir / "checkpoint.pth.tar")          # loading again is fine too
-    with torch.no_grad():
-        coding, _ = model.generator.tdc.rans_compress(expected["temporal_residual_1"],
-                                                      None, **inputs["residual_coding_params"])
-    assert torch.equal(as_uint8(coding.y_string), expected["tdc_rans_1.y_string"])
+    model.load_checkpoint(tiny_dir / "checkpoint.pth.tar")
+    saved = tmp_path / "saved.pth.tar"
+    state = {name: getattr(model, name).state_dict() for name in model.network_names}
+    assert state["generator"]["sdc.entropy_bottleneck._quantized_cdf"].shape == (0,)   # published layout
+    torch.save(state, saved)
+    reloaded = fresh_tiny(tiny_dir)
+    reloaded.load_checkpoint(saved)
+    for coder in ("sdc", "tdc"):
+        assert reloaded.coder(coder).tables_sha256() == tiny_model.coder(coder).tables_sha256()
+    for candidate in (model, reloaded):
+        with torch.no_grad():
+            coding, _ = candidate.generator.tdc.rans_compress(expected["temporal_residual_1"],
+                                                              None, **inputs["residual_coding_params"])
+        assert torch.equal(as_uint8(coding.y_string), expected["tdc_rans_1.y_string"])
 
 
 @pytest.mark.slow

@@ -120,9 +120,10 @@ class FfmpegBackend(Backend):
         if not run.stdout:
             raise ToolFailedError(f"ffmpeg/{self.encoder_name} wrote no bitstream", tool=f"ffmpeg/{self.encoder_name}",
                                   stderr_tail=stderr_tail(run.stderr) or "(nothing on stderr)")
-        return EncodeResult(run.stdout, access_unit_sizes(run.stdout, self.codec), run.seconds,
-                            run.command.replace(" pipe:0", " pipe:0 (raw pictures on stdin)"),
-                            dict(self.settings(), qp=qp, structure=structure, fps=fps))
+        w, h = picture_size(pictures)
+        stdin = (f"{picture_count(pictures)} raw {in_args[3]} pictures {w}x{h} on stdin; Annex-B stream on stdout")
+        return EncodeResult(run.stdout, access_unit_sizes(run.stdout, self.codec), run.seconds, run.command,
+                            dict(self.settings(), qp=qp, structure=structure, fps=fps, io=stdin))
 
     def codec_args(self, qp: int, structure: str) -> list[str]:
         raise NotImplementedError

@@ -9,7 +9,10 @@ them after loading with ``update(force=True)`` (or ``update_entropy_models(modul
 
 Numerics follow CompressAI so that the reference's byte strings are reproduced: the tables are
 computed from float32 arithmetic, always on the CPU (whatever device the module lives on), and
-quantised with ``rans.pmf_to_quantized_cdf``. Coding itself is integer-only (``rans``).
+quantised with ``rans.pmf_to_quantized_cdf``; the Gaussian tables of the default scale table are
+not computed but taken from ``default_gaussian_tables`` (identical on every machine). The tables
+are derived data: ``state_dict()`` reports them empty, the published layout. Coding itself is
+integer-only (``rans``).
 """
 from __future__ import annotations
 
@@ -115,8 +118,25 @@ class EntropyModel(nn.Module):
             return outputs
         return inputs.type(dtype)
 
-    def _load_from_state_dict(self, *args, **kwargs):
-        super()._load_from_state_dict(*args, **kwargs)
+    #: buffers derived from the other entries by update(); saved empty, resized when loaded
+    derived_buffers: tuple[str, ...] = ("_offset", "_quantized_cdf", "_cdf_length")
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        # Always the published layout (CompressAI's freshly built modules): the tables are derived
+        # data, rebuilt by update() after loading. So a checkpoint saved after update() has the
+        # shapes of the official files and loads into fresh and updated modules alike.
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        for name in self.derived_buffers:
+            buffer = getattr(self, name)
+            destination[prefix + name] = buffer.new_empty(0)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in self.derived_buffers:
+            incoming = state_dict.get(prefix + name)
+            buffer = getattr(self, name)
+            if isinstance(incoming, torch.Tensor) and incoming.shape != buffer.shape:
+                setattr(self, name, buffer.new_empty(incoming.shape))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._tables = None          # loaded buffers replace whatever was cached
 
     # --- tables ----------------------------------------------------------------------------
@@ -206,7 +226,7 @@ class EntropyBottleneck(EntropyModel):
     ``_cdf_length``, ``target`` (3,), then ``likelihood_lower_bound.bound``.
     """
 
-    def __init__(self, channels: int, *, tail_mass: float = 1e-9, init_scale: float = 10,
+    def __init__(self, channels: int, *, tail_mass: float = DEFAULT_TAIL_MASS, init_scale: float = 10,
                  filters: tuple[int, ...] = (3, 3, 3, 3), likelihood_bound: float = 1e-9,
                  entropy_coder_precision: int = 16):
         super().__init__(likelihood_bound=likelihood_bound, entropy_coder_precision=entropy_coder_precision)
@@ -352,7 +372,8 @@ class GaussianConditional(EntropyModel):
     """
 
     def __init__(self, scale_table: Sequence[float] | None = None, *, scale_bound: float = 0.11,
-                 tail_mass: float = DEFAULT_TAIL_MASS, likelihood_bound: float = 1e-9, entropy_coder_precision: int = 16):
+                 tail_mass: float = DEFAULT_TAIL_MASS, likelihood_bound: float = 1e-9,
+                 entropy_coder_precision: int = 16):
         super().__init__(likelihood_bound=likelihood_bound, entropy_coder_precision=entropy_coder_precision)
         if scale_table is not None and not isinstance(scale_table, (list, tuple)):
             raise ValueError(f'invalid type for scale_table "{type(scale_table).__name__}"')
@@ -365,6 +386,8 @@ class GaussianConditional(EntropyModel):
             raise ValueError(f"invalid scale_bound {scale_bound}")
         self.register_buffer("scale_table", self._prepare_scale_table(scale_table) if scale_table
                              else torch.Tensor())
+        if not scale_table:     # then the table is set by update_scale_table(): derived as well
+            self.derived_buffers = EntropyModel.derived_buffers + ("scale_table",)
         self.register_buffer("scale_bound", torch.Tensor([float(scale_bound)]))
         self.lower_bound_scale = LowerBound(scale_bound)
 

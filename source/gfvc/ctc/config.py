@@ -250,6 +250,14 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
                 problems.append(f"{where}: bdrate.{what} names {n!r}, which is not a codec of this run "
                                 f"({', '.join(labels)})")
 
+    if codecs and (anchors or tests):
+        effective_tests = tests if tests is not None else [x for x in labels if x not in anchors]
+        if not anchors:
+            problems.append(f"{where}: bdrate: tests are given but no anchors")
+        elif not [t for t in effective_tests if t not in anchors]:
+            problems.append(f"{where}: bdrate: no test codec to compare with the anchors "
+                            f"{', '.join(anchors)} (the run's codecs: {', '.join(labels)})")
+
     output = raw.get("output")
     output_path = _resolve(base, output) if output else (cwd / "ctc_runs" / name)
 

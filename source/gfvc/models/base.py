@@ -104,3 +104,14 @@ class FaceModel(nn.Module):
             shape = list(frames.shape) if isinstance(frames, torch.Tensor) else type(frames).__name__
             raise ValueError(f"{what} must be a (B, 3, H, W) tensor, got {shape}")
         return frames
+
+
+class KeypointFaceModel(FaceModel):
+    """Shared API of the keypoint families: analysis = keypoint detector; synthesis = generator."""
+
+    #: entries of the detector output that are face parameters (the heatmaps are not)
+    parameter_keys: tuple[str, ...] = ("value",)
+
+    def analyse(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+        kp = self.kp_detector(self.check_frames(frames))
+        return {k: kp[k] for k in self.parameter_keys if k in kp}

@@ -15,9 +15,9 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from .base import KeypointFaceModel
 from .blocks import ConvHead, SameBlock2d, WarpingGenerator, make_bottleneck, make_down_blocks, make_up_blocks
 from .dense_motion import DenseMotionNetwork
-from .fomm import KeypointFaceModel
 from .keypoints import KeypointDetector
 from .registry import register_family
 

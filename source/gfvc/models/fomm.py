@@ -14,7 +14,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from .base import FaceModel
+from .base import KeypointFaceModel
 from .blocks import SameBlock2d, WarpingGenerator, make_bottleneck, make_down_blocks, make_up_blocks
 from .dense_motion import DenseMotionNetwork
 from .keypoints import KeypointDetector
@@ -60,17 +60,6 @@ class FommGenerator(WarpingGenerator):
             out["deformed"] = self.deform_input(source_image, dense_motion["deformation"])
         out["prediction"] = self.animated_frame_decoder(self.bottleneck(features))
         return out
-
-
-class KeypointFaceModel(FaceModel):
-    """Shared API of the keypoint families: analysis = keypoint detector; synthesis = generator."""
-
-    #: entries of the detector output that are face parameters (the heatmaps are not)
-    parameter_keys: tuple[str, ...] = ("value",)
-
-    def analyse(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
-        kp = self.kp_detector(self.check_frames(frames))
-        return {k: kp[k] for k in self.parameter_keys if k in kp}
 
 
 @register_family("fomm")

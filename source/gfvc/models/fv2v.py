@@ -320,9 +320,14 @@ class FV2VModel(FaceModel):
         return {"yaw": yaw, "pitch": pitch, "roll": roll, "rot_mat": rotation_matrix(yaw, pitch, roll),
                 "t": he["t"], "exp": he["exp"]}
 
-    def analyse(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
+    def analyse(self, frames: torch.Tensor, canonical_keypoints: bool = True) -> dict[str, torch.Tensor]:
+        """Face parameters of each frame. The canonical keypoint detector is by far the costliest
+        network (~300 G multiply-accumulates per 256x256 picture) and only the reference's
+        keypoints are used (as in the public FV2V encoder): pass ``canonical_keypoints=False``
+        for pictures that are only ever targets."""
         params = self.estimate_head_pose(frames)
-        params["kp_canonical"] = self.kp_detector(frames)["value"]
+        if canonical_keypoints:
+            params["kp_canonical"] = self.kp_detector(frames)["value"]
         return params
 
     @staticmethod

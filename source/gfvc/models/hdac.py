@@ -14,9 +14,9 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from .base import KeypointFaceModel
 from .blocks import ConvHead, ResBlock2d, SameBlock2d, WarpingGenerator, make_down_blocks, make_up_blocks
 from .dac import make_dac_kp_detector, make_dense_motion
-from .fomm import KeypointFaceModel
 from .registry import register_family
 
 

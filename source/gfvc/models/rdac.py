@@ -23,6 +23,7 @@ Reference behaviours reproduced on purpose (they change numbers, not just style)
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -33,7 +34,7 @@ from torch import nn
 from gfvc.coding.entropy_models import EntropyBottleneck, GaussianConditional, update_entropy_models
 from gfvc.coding.errors import EntropyCodingError
 
-from .base import FaceModel, ModelConfigError
+from .base import ModelConfigError
 from .dac import DacGenerator, make_dac_kp_detector
 from .fomm import KeypointFaceModel
 from .registry import register_family
@@ -146,9 +147,17 @@ class ResidualCoder(nn.Module):
         return update_entropy_models(self, scale_table, force=force)
 
     def reset_tables(self) -> None:
+        """Empty the CDF tables (and the scale table), as a published checkpoint holds them."""
         self.entropy_bottleneck.reset_tables()
         self.gaussian_conditional.reset_tables()
         self.gaussian_conditional.scale_table = torch.Tensor().to(self.gaussian_conditional.scale_bound.device)
+
+    def tables_sha256(self) -> str:
+        """Fingerprint of both entropy models' integer tables: equal values = identical coding."""
+        digest = hashlib.sha256()
+        for model in (self.entropy_bottleneck, self.gaussian_conditional):
+            digest.update(model.tables_sha256().encode())
+        return digest.hexdigest()
 
     @property
     def picture_multiple(self) -> int:
@@ -357,16 +366,6 @@ class RdacModel(KeypointFaceModel):
         kp_detector = make_dac_kp_detector(common, model_params["kp_detector_params"])
         return {"generator": generator, "kp_detector": kp_detector}
 
-    def load_checkpoint(self, path) -> str:
-        # Published checkpoints hold empty CDF buffers; the strict shape check compares against ours.
-        self.generator.sdc.reset_tables()
-        self.generator.tdc.reset_tables()
-        try:
-            return super().load_checkpoint(path)
-        except Exception:
-            self.after_checkpoint_load()      # leave the model usable with its previous weights
-            raise
-
     def after_checkpoint_load(self) -> None:
         self.generator.update(force=True)
 
@@ -390,7 +389,8 @@ class RdacModel(KeypointFaceModel):
             raise ValueError(f"residual coder must be 'sdc' or 'tdc', not {kind!r}")
         return getattr(self.generator, kind)
 
-    def temporal_residual(self, residual: torch.Tensor, deformed_prev_res_hat: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def temporal_residual(residual: torch.Tensor, deformed_prev_res_hat: torch.Tensor) -> torch.Tensor:
         """What tdc codes: (residual - warped previous decoded residual) / 2."""
         return (residual - deformed_prev_res_hat) / 2.0
 

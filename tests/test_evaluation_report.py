@@ -1,0 +1,121 @@
+"""gfvc-bdrate end to end: CSV, XLSX (same numbers), Markdown, a PNG per metric, determinism, N/A."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+from openpyxl import load_workbook
+
+from gfvc.evaluation import ResultTable, make_provenance, write_report, write_results
+from gfvc.evaluation.cli import main
+from test_evaluation_results import make_table
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+METRICS = ["psnr_yuv", "lpips_vgg"]
+
+
+@pytest.fixture()
+def stores(tmp_path):
+    """An anchor store (VTM) and a test store (GFVC at 0.6x the rate, MINE at 1.25x)."""
+    both = make_table({"VTM": 1.0, "GFVC": 0.6, "MINE": 1.25})
+    prov = make_provenance(date="2026-11-22T00:00:00Z")
+    anchor = ResultTable([r for r in both.rows if r.codec == "VTM"], METRICS)
+    test = ResultTable([r for r in both.rows if r.codec != "VTM"], METRICS)
+    write_results(tmp_path / "anchor", anchor, prov)
+    write_results(tmp_path / "test", test, prov)
+    return tmp_path
+
+
+def _csv_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_cli_writes_tables_and_plots(stores, capsys):
+    out = stores / "report"
+    rc = main([str(stores / "test"), "--anchor", str(stores / "anchor"), "-o", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    rows = _csv_rows(out / "bdrate.csv")
+    assert rows[0] == ["anchor", "test", "dataset_class", "sequence"] + METRICS
+    expected = {"GFVC": -40.0, "MINE": 25.0}  # the rate factors, in percent, for every metric
+    body = rows[1:]
+    assert {r[1] for r in body} == {"GFVC", "MINE"} and {r[0] for r in body} == {"VTM"}
+    for r in body:
+        for cell in r[4:]:
+            assert float(cell) == pytest.approx(expected[r[1]], abs=1e-4)
+    averages = [(r[1], r[2]) for r in body if r[3] == "Average"]
+    assert averages == [("GFVC", "VoxCeleb"), ("GFVC", "CFVQA"), ("GFVC", "All"),
+                        ("MINE", "VoxCeleb"), ("MINE", "CFVQA"), ("MINE", "All")]
+
+    # The XLSX summary holds the same numbers as the CSV, in the same order.
+    wb = load_workbook(out / "bdrate.xlsx")
+    assert wb.sheetnames[:2] == ["BD-rate", "BD-quality"] and "RD points" in wb.sheetnames
+    ws = wb["BD-rate"]
+    xlsx_rows = [[c.value for c in row] for row in ws.iter_rows()]
+    xlsx_values = [row[:2 + len(METRICS)] for row in xlsx_rows if row[0] not in (None, "Class")
+                   and not str(row[0]).startswith("BD-rate")]
+    assert len(xlsx_values) == len(body)
+    for x, c in zip(xlsx_values, body):
+        assert x[0] == c[2] and x[1] == c[3]
+        assert [float(v) for v in c[4:]] == x[2:]
+    # The RD data sheet lists anchor and test points side by side, 4 per sequence.
+    rd = wb["RD 1"]
+    assert rd.cell(2, 3).value == "VTM Rate point" and rd.cell(3, 3).value == "QP52"
+    assert rd.max_row == 2 + 4 * 3
+    for m in METRICS:
+        for name in (f"rd_{m}.png", f"rd_{m}_per_sequence.png"):
+            assert (out / name).read_bytes().startswith(PNG_SIGNATURE)
+    md = (out / "bdrate.md").read_text()
+    assert "### Anchor VTM, test GFVC" in md and "-40.00%" in md
+    assert (out / "inputs.json").is_file()
+
+
+def test_report_is_byte_deterministic(stores):
+    table = make_table({"VTM": 1.0, "GFVC": 0.6})
+    a = write_report(table, ["VTM"], METRICS, stores / "a")
+    b = write_report(ResultTable(list(reversed(table.rows)), METRICS), ["VTM"], METRICS, stores / "b")
+    assert set(a) == set(b)
+    for key in a:
+        if key != "xlsx":  # the workbook's zip entries carry write times
+            assert a[key].read_bytes() == b[key].read_bytes(), key
+
+
+def test_na_cells_and_averages(tmp_path):
+    table = make_table({"VTM": 1.0, "GFVC": 0.6})
+    # One sequence of the test codec loses a rate point: its cells and its class average are N/A.
+    table.rows = [r for r in table.rows if not (r.codec == "GFVC" and r.sequence == "CFVQA_001"
+                                                and r.rate_point == "QP52")]
+    paths = write_report(table, ["VTM"], METRICS, tmp_path)
+    rows = {(r[2], r[3]): r[4:] for r in _csv_rows(paths["bdrate_csv"])[1:]}
+    assert rows[("CFVQA", "CFVQA_001")][0] == "N/A (test has 3 RD points, 4 needed)"
+    assert rows[("CFVQA", "Average")][0] == "N/A (1 of 1 sequences N/A)"
+    assert rows[("All", "Average")][0] == "N/A (1 of 3 sequences N/A)"
+    assert float(rows[("VoxCeleb", "Average")][0]) == pytest.approx(-40.0, abs=1e-4)
+    ws = load_workbook(paths["xlsx"])["BD-rate"]
+    texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert "N/A (test has 3 RD points, 4 needed)" in texts
+
+
+def test_bd_quality_table(tmp_path):
+    table = make_table({"VTM": 1.0, "GFVC": 1.0}, quality_offset={"GFVC": 0.5})
+    paths = write_report(table, ["VTM"], ["psnr_yuv"], tmp_path)
+    rows = _csv_rows(paths["bdquality_csv"])[1:]
+    assert all(float(r[4]) == pytest.approx(0.5, abs=1e-6) for r in rows)
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--metrics", "psnr_q"], "unknown metric 'psnr_q'"),
+    (["--anchor-codec", "HM"], "anchor codec(s) HM not in the anchor stores"),
+])
+def test_cli_errors_are_one_line(stores, capsys, extra, message):
+    rc = main([str(stores / "test"), "--anchor", str(stores / "anchor"), "-o", str(stores / "r")] + extra)
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (stores / "r" / "bdrate.csv").exists()
+
+
+def test_cli_rejects_missing_store_and_same_codec_twice(stores, capsys):
+    assert main([str(stores / "nope"), "--anchor", str(stores / "anchor"), "-o", str(stores / "r")]) == 2
+    assert "no such result table" in capsys.readouterr().err
+    assert main([str(stores / "anchor"), "--anchor", str(stores / "anchor"), "-o", str(stores / "r")]) == 2
+    assert "VTM appear in both test and anchor stores" in capsys.readouterr().err
