@@ -9,7 +9,6 @@ import torch
 import yaml
 
 from gfvc.models import build_model
-from gfvc.models.checkpoint import state_dict_layout
 
 ATOL, RTOL = 1e-5, 1e-4
 

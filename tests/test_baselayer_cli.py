@@ -46,3 +46,18 @@ def test_errors_are_one_line_and_leave_no_output(tmp_path, capsys):
     assert main(["decode", str(bad), "-o", str(tmp_path / "x.yuv")]) == 1
     assert capsys.readouterr().err.startswith("gfvc-baselayer: error:")
     assert not (tmp_path / "x.yuv").exists()
+
+
+def test_ten_bit_vvc_stream_prints_native_and_output_md5(tmp_path, capsys):
+    seq = tmp_path / "FACE_64x64_25_8bit_444.rgb"
+    write_rgb(seq, moving_face(2, 64))
+    out = tmp_path / "face.266"
+    assert main(["encode", str(seq), "-o", str(out), "--backend", "vvenc", "--qp", "32", "--preset", "faster"]) == 0
+    capsys.readouterr()
+    printed = {}
+    for decoder in ("pyav", "ffmpeg"):
+        assert main(["decode", str(out), "--decoder", decoder, "--frames", "2"]) == 0
+        printed[decoder] = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("POC")]
+    assert printed["pyav"] == printed["ffmpeg"] and len(printed["pyav"]) == 2
+    native, output = re.findall(r"MD5:([0-9a-f,]+)\]", printed["pyav"][0])
+    assert native != output  # 10-bit samples vs the 8-bit pictures

@@ -104,6 +104,7 @@ def test_rgb_444_path_uses_gbr_and_converts_back(apps, name):
     assert enc_log["cfg"]["InputColourSpaceConvert"] == "RGBtoGBR"
     assert enc_log["cfg"]["ChromaFormatIDC"] == "444"
     assert (enc_log["cfg"].get("ColorTransform") == "1") == (name == "vtm")
+    assert enc_log["cfg"]["Profile"] == ("main-RExt" if name == "hm" else "auto")  # the sequence cfg overrides
     assert dec_log["opts"]["OutputColourSpaceConvert"] == "GBRtoRGB"
 
 

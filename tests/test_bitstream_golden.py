@@ -129,3 +129,44 @@ def test_precision_32_prediction_limit_is_a_clear_error():
                      gfv_matrix_sets=sets(1 - 2.0 ** -32))
     with pytest.raises(BitstreamError, match="gfv_matrix_delta_element_dec.*ue\\(v\\) range"):
         build_sei_nal([base, nxt], "hevc")
+
+
+def test_model_identity_refuses_a_mismatched_checkpoint(tmp_path):
+    from gfvc.bitstream import ModelIdentity, ModelIdentityMismatch, config_digest, sha256_prefix_of_file
+    import hashlib
+
+    ckpt = tmp_path / "model.pth.tar"
+    ckpt.write_bytes(b"weights")
+    assert sha256_prefix_of_file(ckpt) == hashlib.sha256(b"weights").digest()[:8]
+    # canonical JSON: sorted keys, no spaces
+    assert config_digest({"b": 1, "a": [1, 2]}) == hashlib.sha256(b'{"a":[1,2],"b":1}').digest()[:8]
+    ident = ModelIdentity("fomm", config_digest({"num_kp": 10}), sha256_prefix_of_file(ckpt))
+    ident.verify("fomm", config_digest({"num_kp": 10}), hashlib.sha256(b"weights").digest())
+    with pytest.raises(ModelIdentityMismatch, match=r"refusing to decode.*checkpoint sha256 "
+                                                    r"[0-9a-f]{16}\.\.\. \(the stream needs"):
+        ident.verify("fomm", config_digest({"num_kp": 10}), hashlib.sha256(b"other").digest())
+    with pytest.raises(ModelIdentityMismatch, match="codec family 'cfte'"):
+        ident.verify("cfte", config_digest({"num_kp": 10}), hashlib.sha256(b"weights").digest())
+
+
+def test_picture_md5_hashes_planar_rgb():
+    import hashlib
+
+    import numpy as np
+
+    from gfvc.bitstream import picture_md5
+
+    pic = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    planes = bytes(pic[..., 0].ravel()) + bytes(pic[..., 1].ravel()) + bytes(pic[..., 2].ravel())
+    assert picture_md5([pic, pic]) == hashlib.md5(planes + planes).digest()
+
+
+def test_reserved_payload_extension_data_is_skipped_and_zero_tail_is_an_error():
+    # The base message of the first golden vector ends at bit 20 of E2 C8 A8. Here the
+    # remainder is '1010' (extension data) then 0x80 (payload_bit_equal_to_one + zeros).
+    (msg,) = parse_sei_rbsp(bytes.fromhex("df04 e2c8aa80 80"))
+    assert msg.extension_bits == 4
+    assert msg.payload.gfv_coordinate_x == [0.5]
+    with pytest.raises(BitstreamError, match="without payload_bit_equal_to_one") as info:
+        parse_sei_rbsp(bytes.fromhex("df04 e2c8a800 80"), locate=lambda i: 50 + i)
+    assert info.value.offset == 50 + 2 + 2          # the byte where the syntax ended

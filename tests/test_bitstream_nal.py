@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gfvc.bitstream import (BitstreamError, GfvMessage, PictureHash, SeiContext, SyntaxReader,
-                            add_emulation_prevention, annexb, build_sei_nal, find_pictures,
+                            add_emulation_prevention, annexb, find_pictures,
                             insert_sei, make_nal_unit, parse_sei_nal, remove_emulation_prevention,
                             split_nal_units)
 

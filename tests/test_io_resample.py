@@ -18,8 +18,10 @@ from gfvc.io.synthetic import HeadMotion, head_motion_clip, sin_turns
 def test_area_filter_weights_are_exact_partitions(src, dst):
     f = area_filter(src, dst)
     assert f.denominator == src
-    assert np.all(f.weight.sum(axis=1) == dst)  # each output covers src/dst source samples
-    assert np.all(f.weight.sum(axis=0) == dst)  # each source sample is used exactly once in total
+    # In units of 1/dst: each output covers src/dst source samples (weights sum to src), and
+    # each source sample is shared out completely (its weights sum to dst, i.e. 1 sample).
+    assert np.all(f.weight.sum(axis=1) == src)
+    assert np.all(f.weight.sum(axis=0) == dst)
 
 
 def test_linear_filter_rows_sum_to_denominator():
@@ -47,7 +49,8 @@ def test_area_resize_agrees_with_opencv_inter_area(size):
     ours = resize_frames(img[None], 256, 256)[0]
     theirs = cv2.resize(img, (256, 256), interpolation=cv2.INTER_AREA)
     d = np.abs(ours.astype(int) - theirs)
-    assert d.max() <= 1 and np.mean(d > 0) < 0.2  # OpenCV rounds its fixed-point weights
+    # Measured: identical for 288 and 360, 2 of 196608 values off by 1 for 422.
+    assert d.max() <= 1 and np.mean(d > 0) < 0.001
 
 
 def test_enlarge_box_is_square_even_and_clamped():

@@ -4,43 +4,27 @@ and the GDN layer."""
 from __future__ import annotations
 
 import hashlib
-import json
-from unittest import mock
 
 import pytest
 import torch
 import yaml
 
 from gfvc.models.cfte import CFTEModel, farneback_sparse_motion
-from gfvc.models.checkpoint import CheckpointError
+from gfvc.models.checkpoint import CheckpointError, state_dict_layout
 from gfvc.models.gdn import GDN, PEDESTAL
-from gfvc.models.registry import build_model, get_family, load_model
-
-ATOL, RTOL = 1e-5, 1e-4
-
-
-def assert_matches(actual: torch.Tensor, expected: torch.Tensor, name: str = "") -> None:
-    """|actual - expected| <= ATOL + RTOL |expected| everywhere (torch.testing.assert_close's rule;
-    that function is not used because its first call imports sympy, ~4 s)."""
-    assert actual.shape == expected.shape and actual.dtype == expected.dtype, name
-    excess = (actual - expected).abs() - (ATOL + RTOL * expected.abs())
-    assert bool((excess <= 0).all()), f"{name}: max abs difference {(actual - expected).abs().max():.3g}"
+from gfvc.models.registry import build_model, get_family
+from models_helpers import (ATOL, RTOL, assert_outputs_match, build_official_on_meta, expected_layout,
+                            load_tiny_model, num_parameters, official_structure)
 
 
-def skip_random_init():
-    """Skip the random initialisation of new modules (most of their build time)."""
-    def keep(tensor, *args, **kwargs):
-        return tensor
-    return mock.patch.multiple("torch.nn.init", kaiming_uniform_=keep, uniform_=keep)
+def assert_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    torch.testing.assert_close(actual, expected, atol=ATOL, rtol=RTOL)
 
 
 @pytest.fixture(scope="module")
 def tiny(fixtures_root):
-    root = fixtures_root / "CFTE" / "tiny"
-    with skip_random_init():   # every parameter and buffer is then overwritten by the strict load
-        model = load_model("cfte", root / "model_params.yaml", root / "checkpoint.pth.tar", device="cpu")
-    return {"root": root, "model": model, "inputs": torch.load(root / "inputs.pt"),
-            "outputs": torch.load(root / "outputs.pt")}
+    model, case = load_tiny_model(fixtures_root, "CFTE", "cfte")
+    return {"root": case["dir"], "model": model, "inputs": case["inputs"], "outputs": case["outputs"]}
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +51,7 @@ def test_tiny_checkpoint_loads_strictly_and_records_sha256(tiny):
     expected = hashlib.sha256((tiny["root"] / "checkpoint.pth.tar").read_bytes()).hexdigest()
     assert model.checkpoint_sha256 == expected
     assert not model.training
-    checkpoint = torch.load(tiny["root"] / "checkpoint.pth.tar", map_location="cpu")
+    checkpoint = torch.load(tiny["root"] / "checkpoint.pth.tar", map_location="cpu", weights_only=True)
     for name in ("generator", "kp_detector"):
         state = getattr(model, name).state_dict()
         assert list(state) == list(checkpoint[name])
@@ -76,11 +60,8 @@ def test_tiny_checkpoint_loads_strictly_and_records_sha256(tiny):
 
 
 def test_tiny_outputs_match_reference(tiny, tiny_run):
-    expected = tiny["outputs"]
-    assert set(tiny_run) >= set(expected)
-    for name, value in expected.items():
-        assert value.is_floating_point()
-        assert_matches(tiny_run[name], value, name)
+    compared = assert_outputs_match(tiny_run, tiny["outputs"])
+    assert len(compared) == len(tiny["outputs"]) == 8
 
 
 def test_family_api_reproduces_reference(tiny):
@@ -91,9 +72,9 @@ def test_family_api_reproduces_reference(tiny):
         reference_params = {"feature": params["feature"][:1]}
         target_params = {"feature": params["feature"][1:]}
         picture = model.synthesise(inputs["reference"], reference_params, target_params)
-    assert_matches(reference_params["feature"], expected["feature_reference.value"])
-    assert_matches(target_params["feature"], expected["feature_target.value"])
-    assert_matches(picture, expected["generator.prediction"])
+    assert_close(reference_params["feature"], expected["feature_reference.value"])
+    assert_close(target_params["feature"], expected["feature_target.value"])
+    assert_close(picture, expected["generator.prediction"])
     with pytest.raises(TypeError, match="no side information"):
         model.synthesise(inputs["reference"], reference_params, target_params, base_layer=picture)
 
@@ -109,37 +90,34 @@ def test_farneback_order_is_the_reference_quirk(tiny):
     assert not torch.equal(farneback_sparse_motion(source, driving), expected["generator.sparse_motion"])
 
 
+def test_farneback_is_per_picture_and_handles_constant_features(tiny):
+    expected = tiny["outputs"]
+    source, driving = expected["feature_reference.value"], expected["feature_target.value"]
+    scaled = 10 * driving   # another picture, other value range: must not change the first one's flow
+    batch = farneback_sparse_motion(torch.cat([driving, scaled]), torch.cat([source, source]))
+    assert torch.equal(batch[:1], expected["generator.sparse_motion"])
+    assert torch.equal(batch[1:], farneback_sparse_motion(scaled, source))
+    flat = farneback_sparse_motion(torch.full((1, 1, 4, 4), 0.5), torch.full((1, 1, 4, 4), 0.5))
+    assert torch.equal(flat, torch.zeros(1, 4, 4, 2))
+
+
 def test_farneback_rejects_multichannel_features():
     with pytest.raises(ValueError, match="single-channel"):
         farneback_sparse_motion(torch.rand(1, 2, 4, 4), torch.rand(1, 2, 4, 4))
 
 
-def _structure(module: torch.nn.Module) -> dict:
-    return {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
-            for k, v in module.state_dict().items()}
-
-
 def test_official_size_structure_matches_reference(fixtures_root):
-    reference = json.loads((fixtures_root / "CFTE" / "official_state_dict_shapes.json").read_text())
-    params = yaml.safe_load((fixtures_root / "CFTE" / "model_params.yaml").read_text())
-    # Structure only, so the random initialisation (most of the build time) is skipped. Not built on
-    # the meta device: its first arange imports sympy (~10 s).
-    with skip_random_init():
-        networks = CFTEModel.build_networks(params)
-    assert list(networks) == reference["checkpoint_top_level_keys_read_by_loader"]
-    total = 0
-    for name, expected in reference["submodules"].items():
-        module = networks.pop(name)
-        structure = _structure(module)
-        assert list(structure) == list(expected["state_dict"]), name
-        assert structure == expected["state_dict"], name
-        counts = expected["param_counts"]
-        assert sum(p.numel() for p in module.parameters()) == counts["num_parameters"]
-        assert sum(b.numel() for b in module.buffers()) == counts["num_buffer_elements"]
-        assert len(structure) == counts["num_state_dict_entries"]
-        total += counts["num_parameters"]
-        del module
-    assert total == reference["total_num_parameters"]
+    structure = official_structure(fixtures_root, "CFTE")
+    model = build_official_on_meta(fixtures_root, "CFTE", "cfte")
+    assert list(model.network_names) == structure["checkpoint_top_level_keys_read_by_loader"]
+    for name in model.network_names:
+        module = getattr(model, name)
+        counts = structure["submodules"][name]["param_counts"]
+        assert state_dict_layout(module) == expected_layout(structure, name), name
+        assert num_parameters(module) == counts["num_parameters"], name
+        assert sum(b.numel() for b in module.buffers()) == counts["num_buffer_elements"], name
+        assert len(module.state_dict()) == counts["num_state_dict_entries"], name
+    assert num_parameters(model) == structure["total_num_parameters"] == 58_015_079
 
 
 def test_official_size_forward_smoke():
@@ -174,7 +152,8 @@ generator_params:
 # ------------------------------------------------------------------------------------ checkpoint errors
 @pytest.fixture(scope="module")
 def tiny_checkpoint(fixtures_root):
-    return torch.load(fixtures_root / "CFTE" / "tiny" / "checkpoint.pth.tar", map_location="cpu")
+    return torch.load(fixtures_root / "CFTE" / "tiny" / "checkpoint.pth.tar", map_location="cpu",
+                      weights_only=True)
 
 
 @pytest.fixture
@@ -236,13 +215,13 @@ def test_gdn_matches_its_definition_and_keeps_the_two_parameter_layout():
     beta = gdn.beta.detach() ** 2 - PEDESTAL
     gamma = gdn.gamma.detach() ** 2 - PEDESTAL
     norm = torch.sqrt(beta.view(1, 4, 1, 1) + torch.einsum("ij,njhw->nihw", gamma, x * x))
-    assert_matches(gdn(x), x / norm)
+    assert_close(gdn(x), x / norm)
     beta = igdn.beta.detach() ** 2 - PEDESTAL
     gamma = igdn.gamma.detach() ** 2 - PEDESTAL
     norm = torch.sqrt(beta.view(1, 4, 1, 1) + torch.einsum("ij,njhw->nihw", gamma, x * x))
-    assert_matches(igdn(x), x * norm)
+    assert_close(igdn(x), x * norm)
     # Stored values below the bounds are clamped before squaring (beta stays >= beta_min).
     with torch.no_grad():
         gdn.beta.fill_(-5.0)
         gdn.gamma.zero_()
-    assert_matches(gdn(x), x / torch.sqrt(torch.tensor(1e-6)))
+    assert_close(gdn(x), x / torch.sqrt(torch.tensor(1e-6)))

@@ -4,7 +4,6 @@ structure (the ~30M-parameter head-pose estimator included) and checkpoint error
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from unittest import mock
 
@@ -13,39 +12,39 @@ import torch
 import yaml
 
 from gfvc.models.base import ModelConfigError
-from gfvc.models.checkpoint import CheckpointError
+from gfvc.models.checkpoint import CheckpointError, state_dict_layout
 from gfvc.models.fv2v import (CanonicalKeypointDetector, FV2VGenerator, FV2VModel, HeadExpressionEstimator,
                               headpose_bins_to_degrees, rotation_matrix, transform_keypoints)
-from gfvc.models.registry import build_model, get_family, load_model
-
-ATOL, RTOL = 1e-5, 1e-4
-NETWORKS = {"generator": FV2VGenerator, "kp_detector": CanonicalKeypointDetector,
-            "he_estimator": HeadExpressionEstimator}
+from gfvc.models.registry import build_model, get_family
+from models_helpers import (ATOL, RTOL, assert_outputs_match, build_official_on_meta, expected_layout,
+                            num_parameters, official_structure, tiny_case)
 
 
-def assert_matches(actual: torch.Tensor, expected: torch.Tensor, name: str = "") -> None:
-    """|actual - expected| <= ATOL + RTOL |expected| everywhere (torch.testing.assert_close's rule;
-    that function is not used because its first call imports sympy, ~4 s)."""
-    assert actual.shape == expected.shape and actual.dtype == expected.dtype, name
-    excess = (actual - expected).abs() - (ATOL + RTOL * expected.abs())
-    assert bool((excess <= 0).all()), f"{name}: max abs difference {(actual - expected).abs().max():.3g}"
+def assert_close(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    torch.testing.assert_close(actual, expected, atol=ATOL, rtol=RTOL)
 
 
 def skip_random_init():
-    """Skip the random initialisation of new modules (most of their build time)."""
+    """Skip the random initialisation of new modules: the tiny he_estimator alone has 30M parameters
+    and their values are overwritten by the strict checkpoint load anyway."""
     def keep(tensor, *args, **kwargs):
         return tensor
     return mock.patch.multiple("torch.nn.init", kaiming_uniform_=keep, uniform_=keep)
 
 
+def build_tiny(fixtures_root):
+    with skip_random_init():
+        return build_model("fv2v", fixtures_root / "FV2V" / "tiny" / "model_params.yaml")
+
+
 @pytest.fixture(scope="module")
 def tiny(fixtures_root):
-    root = fixtures_root / "FV2V" / "tiny"
-    checkpoint = root / "checkpoint.pth.tar.xz"
-    with skip_random_init():   # every parameter and buffer is then overwritten by the strict load
-        model = load_model("fv2v", root / "model_params.yaml", checkpoint, device="cpu")
-    return {"root": root, "checkpoint": checkpoint, "model": model,
-            "inputs": torch.load(root / "inputs.pt"), "outputs": torch.load(root / "outputs.pt")}
+    case = tiny_case(fixtures_root, "FV2V")
+    checkpoint = case["dir"] / "checkpoint.pth.tar.xz"
+    model = build_tiny(fixtures_root)
+    model.load_checkpoint(checkpoint)
+    return {"checkpoint": checkpoint, "model": model, "inputs": case["inputs"], "outputs": case["outputs"],
+            "meta": case["meta"], "model_params": case["model_params"]}
 
 
 def test_family_is_registered():
@@ -81,10 +80,8 @@ def test_tiny_outputs_match_reference(tiny):
     got.update({f"he_reference.{k}": v for k, v in he_reference.items()})
     got.update({f"he_target.{k}": v for k, v in he_target.items()})
     got.update({f"generator.{k}": v for k, v in generated.items()})
-    assert set(got) >= set(expected)
-    for name, value in expected.items():
-        assert value.is_floating_point()
-        assert_matches(got[name], value, name)
+    compared = assert_outputs_match(got, expected)
+    assert len(compared) == len(expected) == 17
 
 
 def test_family_api_reproduces_reference(tiny):
@@ -96,15 +93,15 @@ def test_family_api_reproduces_reference(tiny):
         # The decoder receives only the target's rotation, translation and expression.
         target_params = {k: params[k][1:] for k in ("rot_mat", "t", "exp")}
         picture = model.synthesise(inputs["reference"], reference_params, target_params)
-    assert_matches(params["kp_canonical"][:1], expected["kp_canonical.value"])
-    assert_matches(params["rot_mat"][1:], expected["rot_mat_target"])
-    assert_matches(params["t"], torch.cat([expected["he_reference.t"], expected["he_target.t"]]))
-    assert_matches(params["exp"], torch.cat([expected["he_reference.exp"], expected["he_target.exp"]]))
-    assert_matches(picture, expected["generator.prediction"])
+    assert_close(params["kp_canonical"][:1], expected["kp_canonical.value"])
+    assert_close(params["rot_mat"][1:], expected["rot_mat_target"])
+    assert_close(params["t"], torch.cat([expected["he_reference.t"], expected["he_target.t"]]))
+    assert_close(params["exp"], torch.cat([expected["he_reference.exp"], expected["he_target.exp"]]))
+    assert_close(picture, expected["generator.prediction"])
     with torch.no_grad():
         pose_only = model.analyse(inputs["target"], canonical_keypoints=False)
     assert set(pose_only) == {"yaw", "pitch", "roll", "rot_mat", "t", "exp"}
-    assert_matches(pose_only["rot_mat"], expected["rot_mat_target"])
+    assert_close(pose_only["rot_mat"], expected["rot_mat_target"])
     with pytest.raises(KeyError, match="rot_mat"):
         model.synthesise(inputs["reference"], reference_params, {"t": params["t"][1:]})
 
@@ -141,43 +138,32 @@ def test_transform_keypoints_is_rotation_translation_expression():
 
 # ------------------------------------------------------------------------------------ official size
 def test_official_size_structure_matches_reference(fixtures_root):
-    """Every sub-module (the ~30M-parameter he_estimator included) is built at official size, compared
-    with official_state_dict_shapes.json and freed before the next one is built. Structure only, so
-    the random initialisation is skipped (it is most of the build time)."""
-    reference = json.loads((fixtures_root / "FV2V" / "official_state_dict_shapes.json").read_text())
-    params = yaml.safe_load((fixtures_root / "FV2V" / "model_params.yaml").read_text())
-    assert list(NETWORKS) == reference["checkpoint_top_level_keys_read_by_loader"]
-    sections = {"generator": "generator_params", "kp_detector": "kp_detector_params",
-                "he_estimator": "he_estimator_params"}
-    total = 0
-    for name, expected in reference["submodules"].items():
-        with skip_random_init():
-            module = NETWORKS[name](**params[sections[name]], **params["common_params"])
-        structure = {k: {"shape": list(v.shape), "dtype": str(v.dtype).replace("torch.", "")}
-                     for k, v in module.state_dict().items()}
-        assert list(structure) == list(expected["state_dict"]), name
-        assert structure == expected["state_dict"], name
-        counts = expected["param_counts"]
-        assert sum(p.numel() for p in module.parameters()) == counts["num_parameters"], name
+    """All three sub-modules, the ~30M-parameter he_estimator included, at official size on the meta
+    device (structure without weight memory)."""
+    structure = official_structure(fixtures_root, "FV2V")
+    model = build_official_on_meta(fixtures_root, "FV2V", "fv2v")
+    assert list(model.network_names) == structure["checkpoint_top_level_keys_read_by_loader"]
+    for name in model.network_names:
+        module = getattr(model, name)
+        counts = structure["submodules"][name]["param_counts"]
+        assert state_dict_layout(module) == expected_layout(structure, name), name
+        assert num_parameters(module) == counts["num_parameters"], name
         assert sum(b.numel() for b in module.buffers()) == counts["num_buffer_elements"], name
-        assert len(structure) == counts["num_state_dict_entries"], name
-        total += counts["num_parameters"]
-        del module, structure
-    assert total == reference["total_num_parameters"]
+        assert len(module.state_dict()) == counts["num_state_dict_entries"], name
+    assert num_parameters(model.he_estimator) == 30_254_838
+    assert num_parameters(model) == structure["total_num_parameters"] == 125_296_277
 
 
-def test_he_estimator_trunk_ignores_max_features(fixtures_root):
+def test_he_estimator_trunk_ignores_max_features(tiny):
     """Reference behaviour: the trunk widths are hard-coded; only block_expansion (stem) and num_kp
     (expression head) change the estimator."""
-    tiny = yaml.safe_load((fixtures_root / "FV2V" / "tiny" / "model_params.yaml").read_text())
-    meta = json.loads((fixtures_root / "FV2V" / "tiny" / "meta.json").read_text())
-    with skip_random_init():
-        module = HeadExpressionEstimator(**tiny["he_estimator_params"], **tiny["common_params"])
-        count = sum(p.numel() for p in module.parameters())
-        assert count == meta["param_counts"]["he_estimator"]["num_parameters"]
-        params = dict(tiny["he_estimator_params"], max_features=4096)
-        wider = HeadExpressionEstimator(**params, **tiny["common_params"])
-    assert sum(p.numel() for p in wider.parameters()) == count
+    params = tiny["model_params"]
+    count = tiny["meta"]["param_counts"]["he_estimator"]["num_parameters"]
+    assert num_parameters(tiny["model"].he_estimator) == count
+    with torch.device("meta"):
+        wider = HeadExpressionEstimator(**dict(params["he_estimator_params"], max_features=4096),
+                                        **params["common_params"])
+    assert num_parameters(wider) == count
 
 
 def test_config_errors_are_reported(fixtures_root):
@@ -199,8 +185,7 @@ def test_config_errors_are_reported(fixtures_root):
 # ------------------------------------------------------------------------------------ checkpoint errors
 @pytest.fixture(scope="module")
 def fresh_tiny_model(fixtures_root):
-    with skip_random_init():
-        return build_model("fv2v", fixtures_root / "FV2V" / "tiny" / "model_params.yaml")
+    return build_tiny(fixtures_root)
 
 
 def test_truncated_xz_checkpoint_is_reported(tmp_path, tiny, fresh_tiny_model):

@@ -5,6 +5,8 @@
 
 ``decode`` prints one line per picture in the style of HM's decoder:
 ``POC    0 (  1234 bytes) [MD5:<Y>,<U>,<V>]`` (POC = output order number; bytes = access-unit size).
+For streams above 8 bits (vvenc's 10-bit VVC) the MD5 is of the decoded samples at their own bit
+depth, as HM/VTM print it, followed by ``[8-bit output MD5:...]`` of the pictures gfvc uses.
 """
 from __future__ import annotations
 
@@ -119,7 +121,11 @@ def _decode(args) -> int:
     sizes = access_unit_sizes(data, codec)
     digests = picture_md5_list(result.pictures)
     for i, digest in enumerate(digests):
-        print(hm_md5_line(i, digest, sizes[i] if len(sizes) == len(digests) else None))
+        nbytes = sizes[i] if len(sizes) == len(digests) else None
+        if result.native_md5:  # >8-bit stream: the decoded samples' MD5 first (as HM/VTM print it)
+            print(hm_md5_line(i, result.native_md5[i], nbytes) + f" [8-bit output MD5:{digest}]")
+        else:
+            print(hm_md5_line(i, digest, nbytes))
     print(f"{len(digests)} pictures, {len(data)} bytes, decoder {result.decoder}: {result.seconds:.3f} s")
     if args.output:
         pics = result.pictures

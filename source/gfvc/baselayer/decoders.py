@@ -22,6 +22,7 @@ import numpy as np
 from ..io import Yuv420
 from .errors import BaseLayerError, MissingBinaryError, PictureFormatError, ToolFailedError
 from .interface import DecodeResult, check_picture_count
+from .md5 import plane_md5
 from .process import run_tool, stderr_tail
 from .samples import to_8bit
 
@@ -188,4 +189,7 @@ def decode_stream(bitstream: bytes, codec: str, decoder: str = "pyav", *, width:
     got_h = pictures.shape[1] if isinstance(pictures, np.ndarray) else pictures.height
     if width is not None and height is not None and (got_w, got_h) != (width, height):
         raise PictureFormatError(f"{decoder} decoded {got_w}x{got_h} pictures, expected {width}x{height}", tool=decoder)
-    return DecodeResult(pictures, seconds, command, decoder, raw.bit_depth)
+    native = None
+    if raw.bit_depth > 8:
+        native = [",".join(plane_md5(p[i]) for p in raw.planes) for i in range(raw.planes[0].shape[0])]
+    return DecodeResult(pictures, seconds, command, decoder, raw.bit_depth, native)

@@ -53,7 +53,7 @@ def static_ffmpeg() -> str:
 def ffmpeg_version(ffmpeg: str) -> str:
     """First line of ``ffmpeg -version`` (names the build, hence the x265/vvenc inside)."""
     out = subprocess.run([ffmpeg, "-hide_banner", "-version"], capture_output=True, check=False).stdout
-    return out.decode("utf-8", "replace").splitlines()[0].strip() if out else "unknown"
+    return out.decode("utf-8", "replace").splitlines()[0].split(" Copyright")[0].strip() if out else "unknown"
 
 
 def _yuv_bytes(pictures: Yuv420, ten_bit: bool) -> bytes:
@@ -73,6 +73,7 @@ class FfmpegBackend(Backend):
 
     encoder_name = ""  # ffmpeg encoder, 'libx265' / 'libvvenc'
     muxer = ""  # raw Annex-B muxer, 'hevc' / 'vvc'
+    input_pix_fmt = "yuv420p"  # what YUV 4:2:0 pictures are sent as
     default_preset = "medium"
 
     def __init__(self, preset: str | None = None, decoder: str = "pyav", ffmpeg: str | None = None):
@@ -90,15 +91,9 @@ class FfmpegBackend(Backend):
 
     def settings(self) -> dict[str, Any]:
         return {"backend": self.name, "codec": self.codec, "ffmpeg": ffmpeg_version(self.ffmpeg),
-                "encoder": self.encoder_name,
-                "encoder_version": library_version(self.ffmpeg, self.encoder_name), "preset": self.preset, "decoder": self.decoder,
-                "threads": 1, "fixed_options": self.fixed_options()}
-
-    def fixed_options(self) -> dict[str, str]:
-        return {s: self.structure_options(s, 0) for s in self.structures}
-
-    def structure_options(self, structure: str, qp: int) -> str:
-        raise NotImplementedError
+                "encoder": self.encoder_name, "encoder_version": library_version(self.ffmpeg, self.encoder_name),
+                "preset": self.preset, "decoder": self.decoder, "threads": 1,
+                "codec_args": {s: " ".join(self.codec_args("QP", s)) for s in self.structures}}
 
     def _input_args(self, pictures: Pictures, fps: float) -> tuple[list[str], bytes]:
         w, h = picture_size(pictures)
@@ -107,8 +102,6 @@ class FfmpegBackend(Backend):
         else:
             pix_fmt, data = self.input_pix_fmt, _yuv_bytes(pictures, self.input_pix_fmt.endswith("10le"))
         return ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "pipe:0"], data
-
-    input_pix_fmt = "yuv420p"
 
     def _encode(self, pictures: Pictures, qp: int, structure: str, fps: float) -> EncodeResult:
         in_args, data = self._input_args(pictures, fps)
@@ -125,7 +118,8 @@ class FfmpegBackend(Backend):
         return EncodeResult(run.stdout, access_unit_sizes(run.stdout, self.codec), run.seconds, run.command,
                             dict(self.settings(), qp=qp, structure=structure, fps=fps, io=stdin))
 
-    def codec_args(self, qp: int, structure: str) -> list[str]:
+    def codec_args(self, qp: int | str, structure: str) -> list[str]:
+        """The encoder's options for a QP (or a placeholder) and a structure."""
         raise NotImplementedError
 
     def decode(self, bitstream: bytes, width: int, height: int, expected_frames: int | None = None,
@@ -143,14 +137,14 @@ class X265Backend(FfmpegBackend):
     encoder_name = "libx265"
     muxer = "hevc"
 
-    def structure_options(self, structure: str, qp: int) -> str:
+    def structure_options(self, structure: str, qp: int | str) -> str:
         common = (f"qp={qp}:ipratio=1:pbratio=1:aq-mode=0:scenecut=0:info=0:pools=none:frame-threads=1"
                   ":log-level=error")
         if structure == "intra":
             return common + ":keyint=1:min-keyint=1"
         return common + ":keyint=-1:bframes=0:ref=4:open-gop=0"
 
-    def codec_args(self, qp: int, structure: str) -> list[str]:
+    def codec_args(self, qp: int | str, structure: str) -> list[str]:
         return ["-x265-params", self.structure_options(structure, qp)]
 
 
@@ -164,13 +158,13 @@ class VvencBackend(FfmpegBackend):
     muxer = "vvc"
     input_pix_fmt = "yuv420p10le"
 
-    def structure_options(self, structure: str, qp: int) -> str:
+    def structure_options(self, structure: str, qp: int | str) -> str:
         common = "Threads=1:IntraQPOffset=0:BIM=0:MCTF=0"
         if structure == "intra":
             return common + ":GOPSize=1:IntraPeriod=1:DecodingRefreshType=cra"
         return common + ":GOPSize=8:PicReordering=0:DecodingRefreshType=none:IntraPeriod=-1"
 
-    def codec_args(self, qp: int, structure: str) -> list[str]:
+    def codec_args(self, qp: int | str, structure: str) -> list[str]:
         return ["-b:v", "0", "-qp", str(qp), "-qpa", "0", "-vvenc-params", self.structure_options(structure, qp)]
 
 

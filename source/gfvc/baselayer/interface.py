@@ -47,6 +47,9 @@ class DecodeResult:
     command: str  # the decoder command line, or the in-process decoder used
     decoder: str = ""  # 'pyav', 'ffmpeg', 'dec265', 'TAppDecoder', ...
     bit_depth: int = 8  # bit depth of the decoded stream (before conversion to 8-bit output)
+    # HM-style MD5 of each picture at the stream's own bit depth (what HM/VTM print for a
+    # 10-bit stream); None when the stream is 8-bit (then it equals the output's MD5).
+    native_md5: list[str] | None = None
 
     @property
     def num_pictures(self) -> int:

@@ -63,7 +63,9 @@ def sequence_cfg(width: int, height: int, fps: float, frames: int, rgb: bool, vt
         lines += ["ChromaFormatIDC               : 444",
                   "InputColourSpaceConvert       : RGBtoGBR"]
         if vtm:
-            lines.append("ColorTransform                : 1")
+            lines.append("ColorTransform                : 1")  # adaptive colour transform (ACT)
+        else:
+            lines.append("Profile                       : main-RExt")  # HM: 4:4:4 needs a RExt profile
     else:
         lines.append("ChromaFormatIDC               : 420")
     return "\n".join(lines) + "\n"

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .quant import coordinate_to_int, int_dec_sign, int_to_value, matrix_element_to_int, signed_ue
+from .quant import coordinate_to_int, element_names, int_dec_sign, int_to_value, matrix_element_to_int, signed_ue
 
 PAYLOAD_TYPE_GFV = 223
 MAX_PRECISION_FACTOR_MINUS1 = 31
@@ -265,6 +265,8 @@ def _coordinates(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Opt
         rw.check(all(len(g) == num_kps for g in given) and (len(axes) == 3 or not m.gfv_coordinate_z),
                  f"gfv_coordinate_x/y(/z) must each hold {num_kps} values")
     coded_name = "d" if pred else ""
+    plain_names = [(f"gfv_coordinate_{coded_name}{a}_abs", f"gfv_coordinate_{coded_name}{a}_sign_flag")
+                   for a in axes]
     q: List[List[int]] = [[] for _ in axes]
     for i in range(num_kps):
         for k, a in enumerate(axes):
@@ -275,8 +277,12 @@ def _coordinates(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Opt
             else:
                 predictor = 0
             delta = None if given is None else given[k][i] - predictor
-            delta = signed_ue(rw, f"gfv_coordinate_{coded_name}{a}_abs[{i}]",
-                              f"gfv_coordinate_{coded_name}{a}_sign_flag[{i}]", delta)
+            if rw.indexed_names:
+                abs_name, sign_name = (f"gfv_coordinate_{coded_name}{a}_abs[{i}]",
+                                       f"gfv_coordinate_{coded_name}{a}_sign_flag[{i}]")
+            else:
+                abs_name, sign_name = plain_names[k]
+            delta = signed_ue(rw, abs_name, sign_name, delta)
             q[k].append(predictor + delta)
     values = [[int_to_value(v, precision) for v in axis_q] for axis_q in q]
     m.gfv_coordinate_x, m.gfv_coordinate_y = values[0], values[1]
@@ -347,6 +353,7 @@ def _matrices(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Option
         shapes, ref_q = ref.shapes, ref.q
     precision = m.gfv_matrix_element_precision_factor_minus1 + 1
     prefix = "gfv_matrix_delta_element" if m.gfv_matrix_pred_flag else "gfv_matrix_element"
+    plain_names = element_names(prefix)
     all_q = []
     for t, (ms, (count, height, width)) in enumerate(zip(sets, shapes)):
         given = None if rw.reading else _flatten_matrices(rw, ms, t, count, height, width, precision)
@@ -360,10 +367,9 @@ def _matrices(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Option
                 for w in range(width):
                     predictor = ref_q[t][n] if ref_q is not None else 0
                     delta = None if given is None else given[n] - predictor
-                    idx = f"[{t}][{j}][{h}][{w}]"
-                    delta = int_dec_sign(rw, f"{prefix}_int{idx}", f"{prefix}_dec{idx}",
-                                         f"{prefix}_sign_flag{idx}", precision,
-                                         m.gfv_matrix_pred_flag, delta)
+                    names = element_names(prefix, f"[{t}][{j}][{h}][{w}]") \
+                        if rw.indexed_names else plain_names
+                    delta = int_dec_sign(rw, names, precision, m.gfv_matrix_pred_flag, delta)
                     value = predictor + delta
                     q.append(value)
                     row.append(int_to_value(value, precision))

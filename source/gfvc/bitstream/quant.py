@@ -8,6 +8,7 @@ and encoder and decoder hold identical integers (closed loop, no float drift).
 from __future__ import annotations
 
 import math
+from typing import Tuple
 
 from .errors import BitstreamError
 from .syntax import UE_MAX
@@ -61,12 +62,18 @@ def signed_ue(rw, abs_name: str, sign_name: str, value: int = 0) -> int:
     return value
 
 
-def int_dec_sign(rw, int_name: str, dec_name: str, sign_name: str, precision: int,
-                 dec_ue: bool, value: int = 0) -> int:
+def element_names(prefix: str, index: str = "") -> Tuple[str, str, str]:
+    """The (int, dec, sign_flag) element names of a matrix element."""
+    return f"{prefix}_int{index}", f"{prefix}_dec{index}", f"{prefix}_sign_flag{index}"
+
+
+def int_dec_sign(rw, names: Tuple[str, str, str], precision: int, dec_ue: bool,
+                 value: int = 0) -> int:
     """``int ue(v)``, ``dec u(P)`` (or ue(v) where HM codes it so), sign u(1) when non-zero.
 
     ``value`` is the integer in units of 2^-P; returns it (reading: the decoded one).
     """
+    int_name, dec_name, sign_name = names
     if rw.reading:
         integer = rw.ue(int_name)
         dec = rw.ue(dec_name) if dec_ue else rw.u(dec_name, precision)

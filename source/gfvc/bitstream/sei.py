@@ -230,19 +230,6 @@ def _ff_read(rbsp: bytes, pos: int, what: str, locate) -> Tuple[int, int]:
             return value, pos
 
 
-def _payload_end_bits(reader: SyntaxReader, name: str) -> int:
-    """Checks what follows the payload syntax; returns the extension bit count."""
-    left = reader.bits_left
-    if left == 0:
-        return 0
-    rest = reader._value & ((1 << left) - 1)
-    if rest == 0 or (rest & 0xFF) == 0:
-        raise reader.error(f"{name}: {left} bits after the payload syntax without "
-                           f"payload_bit_equal_to_one")
-    trailing_zeros = (rest & -rest).bit_length() - 1
-    return left - trailing_zeros - 1
-
-
 def parse_sei_payload(payload_type: int, data: bytes, context: SeiContext, trace: bool = False,
                       locate: Optional[Callable[[int], int]] = None) -> Tuple[PayloadSyntax, object, int, Optional[List[TraceEntry]]]:
     """(syntax, payload object, extension bits, trace) of one payload's bytes."""
@@ -258,7 +245,7 @@ def parse_sei_payload(payload_type: int, data: bytes, context: SeiContext, trace
         msg = entry.syntax(reader, entry.cls(), context)
     else:
         msg = entry.syntax(reader, entry.cls(), context)
-    extension = _payload_end_bits(reader, entry.name)
+    extension = reader.payload_extension_bits(entry.name)
     return entry, msg, extension, reader.trace
 
 

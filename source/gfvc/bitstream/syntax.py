@@ -17,6 +17,7 @@ cross-checked against bitstring's own ``read('ue')``/``read('se')`` by property 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, List, Optional
 
 from bitstring import Bits
@@ -25,6 +26,17 @@ from .errors import BitstreamError
 
 UE_MAX = (1 << 32) - 2          # largest value an ue(v) of at most 32 leading zeros can carry
 SE_MAX = (1 << 31) - 1
+
+
+# Bits are immutable, so the codes of frequent small values are built once (writing speed).
+@lru_cache(maxsize=8192)
+def _ue_code(value: int) -> Bits:
+    return Bits(ue=value)
+
+
+@lru_cache(maxsize=8192)
+def _uint_code(value: int, length: int) -> Bits:
+    return Bits(uint=value, length=length)
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,8 @@ class SyntaxReader:
         self.pos = 0
         self._locate = locate
         self.trace: Optional[List[TraceEntry]] = [] if trace else None
+        # element names with array indices are only built when someone will see them
+        self.indexed_names = trace
 
     # -- error reporting -------------------------------------------------------------
     def offset(self, bit_pos: Optional[int] = None) -> int:
@@ -75,6 +89,22 @@ class SyntaxReader:
 
     def more_data_in_payload(self) -> bool:
         return not (self.pos % 8 == 0 and self.pos == self._end)
+
+    def payload_extension_bits(self, name: str) -> int:
+        """After a payload's syntax: the number of reserved_payload_extension_data bits.
+
+        What follows the syntax must be [extension bits] payload_bit_equal_to_one and zero
+        bits up to the end of the payload (so the last byte is not zero).
+        """
+        left = self._end - self.pos
+        if left == 0:
+            return 0
+        rest = self._value & ((1 << left) - 1)
+        if rest & 0xFF == 0:
+            raise self.error(f"{name}: {left} bits after the payload syntax without "
+                             f"payload_bit_equal_to_one")
+        trailing_zeros = (rest & -rest).bit_length() - 1
+        return left - trailing_zeros - 1
 
     def _record(self, start: int, name: str, descriptor: str, value: Any) -> None:
         self.trace.append(TraceEntry(start, name, descriptor, value))
@@ -199,6 +229,7 @@ class SyntaxWriter:
     """Writes spec descriptors into a bitstring; returns each value it wrote."""
 
     reading = False
+    indexed_names = True
 
     def __init__(self, trace: bool = False):
         self._pieces: List[Bits] = []
@@ -231,7 +262,7 @@ class SyntaxWriter:
         v = int(value)
         if not 0 <= v < (1 << n):
             raise BitstreamError(f"{name} = {v} does not fit u({n})")
-        self._put(Bits(uint=v, length=n), name, f"u({n})", v)
+        self._put(_uint_code(v, n), name, f"u({n})", v)
         return v
 
     def flag(self, name: str, value: Any = None) -> bool:
@@ -240,7 +271,7 @@ class SyntaxWriter:
         return bool(value)
 
     def f(self, name: str, n: int, pattern: int) -> int:
-        self._put(Bits(uint=pattern, length=n), name, f"f({n})", pattern)
+        self._put(_uint_code(pattern, n), name, f"f({n})", pattern)
         return pattern
 
     def ue(self, name: str, value: Any = None) -> int:
@@ -248,7 +279,7 @@ class SyntaxWriter:
         v = int(value)
         if not 0 <= v <= UE_MAX:
             raise BitstreamError(f"{name} = {v} is outside the ue(v) range 0..{UE_MAX}")
-        self._put(Bits(ue=v), name, "ue(v)", v)
+        self._put(_ue_code(v), name, "ue(v)", v)
         return v
 
     def se(self, name: str, value: Any = None) -> int:

@@ -25,12 +25,15 @@ from typing import Iterable, Iterator
 from .cell import CellOutcome, CellTask, failure_record, limit_threads, run_cell
 from .errors import CtcError
 
-#: a cell whose worker died this many times is recorded as failed instead of being retried
+#: Ray retries a task whose worker died this many times in all before reporting it failed
 MAX_WORKER_DEATHS = 2
 
 
 def _die_with_parent(parent_pid: int) -> None:
-    """Pool initializer: ask Linux to SIGKILL this worker when the driver dies."""
+    """Pool initializer: ask Linux to SIGKILL this worker when the driver dies.
+
+    (The signal follows the thread that started the worker; the pool starts its workers from
+    the thread that submits, the driver's main thread, which lives as long as the run.)"""
     limit_threads()
     try:
         import ctypes
@@ -81,24 +84,28 @@ class LocalExecutor:
                                    initializer=_die_with_parent, initargs=(os.getpid(),))
 
     def run(self, tasks: Iterable[CellTask]) -> Iterator[tuple[CellTask, CellOutcome]]:
+        """Cells in parallel. When a worker dies, the pool is broken and every cell in flight
+        comes back with BrokenProcessPool, the culprit and the bystanders alike. Those cells
+        become suspects and are retried one at a time: a suspect whose worker dies while it
+        runs alone is the culprit and is recorded as failed; the others just finish."""
         queue = deque(tasks)
-        deaths: dict[str, int] = {}
+        suspects: deque[CellTask] = deque()
+        alone = False  # the cell in flight is a suspect running alone
         self._pool = self._new_pool()
         inflight: dict = {}
         try:
-            while queue or inflight:
-                while queue and len(inflight) < self.workers:
-                    t = queue.popleft()
-                    try:
-                        inflight[self._pool.submit(run_cell, t)] = t
-                    except BrokenProcessPool:
-                        queue.appendleft(t)
-                        break
-                    self.running = list(inflight.values())
-                if not inflight:  # the pool broke while submitting
-                    self._pool.shutdown(wait=False, cancel_futures=True)
-                    self._pool = self._new_pool()
-                    continue
+            while queue or suspects or inflight:
+                if suspects:
+                    if not inflight:  # a suspect runs alone
+                        t = suspects.popleft()
+                        inflight[self._submit(t)] = t
+                        alone = True
+                else:
+                    alone = False
+                    while queue and len(inflight) < self.workers:
+                        t = queue.popleft()
+                        inflight[self._submit(t)] = t
+                self.running = list(inflight.values())
                 done, _ = wait(inflight, return_when=FIRST_COMPLETED)
                 broken = False
                 for fut in done:
@@ -107,26 +114,29 @@ class LocalExecutor:
                     try:
                         out = fut.result()
                     except BrokenProcessPool as e:
-                        # A worker died (killed, out of memory, crashed in native code). Every cell
-                        # in flight gets this error; retry each a bounded number of times.
                         broken = True
-                        deaths[t.digest] = deaths.get(t.digest, 0) + 1
-                        if deaths[t.digest] >= MAX_WORKER_DEATHS:
+                        if alone:
                             yield t, _lost_worker(t, str(e) or "process pool broken")
                         else:
-                            queue.appendleft(t)
+                            suspects.append(t)
                         continue
                     yield t, out
-                self.running = list(inflight.values())
                 if broken:
-                    for fut, t in list(inflight.items()):
-                        queue.appendleft(t)
+                    suspects.extend(inflight.values())
                     inflight.clear()
                     self._pool.shutdown(wait=False, cancel_futures=True)
                     self._pool = self._new_pool()
         finally:
             self.running = []
             self.close()
+
+    def _submit(self, task: CellTask):
+        try:
+            return self._pool.submit(run_cell, task)
+        except BrokenProcessPool:  # broke after its last result came in: start a fresh one
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return self._pool.submit(run_cell, task)
 
     def close(self) -> None:
         if self._pool is not None:

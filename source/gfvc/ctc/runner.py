@@ -101,6 +101,7 @@ def run_plan(plan: Plan, executor: str | None = None, workers: int | None = None
               file=stream, flush=True)
         if pending:
             ex = make_executor(executor, workers, ray_address)
+            workers = ex.workers
             bar = Progress(total=len(states), done=summary.reused, enabled=progress, stream=stream)
             try:
                 outcomes = ex.run([_work_task(s) for s in pending])

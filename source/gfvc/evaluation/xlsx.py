@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime
 import io
+import re
+import zipfile
 
 from .results import RESULT_COLUMNS, ResultTable
 from .tables import Block, KINDS, cell_value, class_order
@@ -101,4 +103,21 @@ def workbook_bytes(table: ResultTable, rate_blocks: list[Block], quality_blocks:
     wb.properties.creator = "gfvc"
     buf = io.BytesIO()
     wb.save(buf)
-    return buf.getvalue()
+    return _fixed_zip_times(buf.getvalue())
+
+
+def _fixed_zip_times(data: bytes) -> bytes:
+    """openpyxl stamps every zip entry, and the document's modified date, with the current time;
+    rewrite them with a fixed one."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            info = zipfile.ZipInfo(item.filename, date_time=FIXED_TIME.timetuple()[:6])
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = item.external_attr
+            content = src.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                content = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
+                                 rb"\g<1>" + FIXED_TIME.strftime("%Y-%m-%dT%H:%M:%SZ").encode() + rb"\g<2>", content)
+            dst.writestr(info, content)
+    return out.getvalue()

@@ -15,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .builtin import md5_file
 from .errors import SequenceError
 from .seqlist import SequenceEntry, load_sequence_list
 from .sequence import count_frames, parse_jvet_name
@@ -77,8 +78,6 @@ def check_entry(folder: Path, entry: SequenceEntry, md5: bool = False) -> Proble
         return Problem(entry.name, "frames", path,
                        f"{path} holds {frames} frames of {seq.width}x{seq.height}, the list says {entry.frames}")
     if md5 and entry.md5:
-        from .builtin import md5_file
-
         got = md5_file(path)
         if got != entry.md5:
             return Problem(entry.name, "md5", path, f"{path} has MD5 {got}, the list says {entry.md5}")

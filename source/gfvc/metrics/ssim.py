@@ -36,14 +36,22 @@ def _blur_valid(x, window):
 
 
 def ssim_and_cs(x, y, window):
-    """x, y in 0..255 (B, C, H, W) -> (ssim, cs), each (B, C): the luminance*cs map mean and the cs map mean."""
+    """x, y in 0..255 (B, C, H, W) -> (ssim, cs), each (B, C): the luminance*cs map mean and the cs map mean.
+
+    Variances and covariance are shift-invariant, so they are computed from planes centred on
+    their own mean: E[x^2] - mu^2 on the 0..255 scale would cancel away float32's precision.
+    """
     c1 = (K1 * PEAK) ** 2
     c2 = (K2 * PEAK) ** 2
-    mu_x = _blur_valid(x, window)
-    mu_y = _blur_valid(y, window)
-    var_x = _blur_valid(x * x, window) - mu_x * mu_x
-    var_y = _blur_valid(y * y, window) - mu_y * mu_y
-    cov = _blur_valid(x * y, window) - mu_x * mu_y
+    shift_x = x.mean(dim=(2, 3), keepdim=True)
+    shift_y = y.mean(dim=(2, 3), keepdim=True)
+    xc, yc = x - shift_x, y - shift_y
+    mu_xc = _blur_valid(xc, window)
+    mu_yc = _blur_valid(yc, window)
+    var_x = _blur_valid(xc * xc, window) - mu_xc * mu_xc
+    var_y = _blur_valid(yc * yc, window) - mu_yc * mu_yc
+    cov = _blur_valid(xc * yc, window) - mu_xc * mu_yc
+    mu_x, mu_y = mu_xc + shift_x, mu_yc + shift_y
     cs_map = (2.0 * cov + c2) / (var_x + var_y + c2)
     luminance = (2.0 * mu_x * mu_y + c1) / (mu_x * mu_x + mu_y * mu_y + c1)
     return (luminance * cs_map).flatten(2).mean(-1), cs_map.flatten(2).mean(-1)
@@ -53,9 +61,8 @@ class _SsimBase(TensorMetric):
     higher_is_better = True
     colour_space = "rgb"
 
-    # float64 by default: var = E[x^2] - mu^2 on the 0..255 scale loses ~1e-5 in float32.
     def __init__(self, win_size: int = 11, win_sigma: float = 1.5, device=None, batch_size: int = 16,
-                 dtype: str = "float64"):
+                 dtype: str = "float32"):
         super().__init__(device=device, batch_size=batch_size, dtype=dtype)
         self.win_size = int(win_size)
         self.win_sigma = float(win_sigma)

@@ -8,8 +8,8 @@ resolution (input x scale_factor): 1x4x4 = 16 numbers for the official 256x256 m
 
 Synthesis (reference picture S, compact features F_S and F_D of reference and target):
 
-1. *Sparse motion*: both compact features are min-max normalised to [0, 255] over the whole
-   batch tensor, rounded to uint8, and OpenCV's Farneback dense optical flow is computed
+1. *Sparse motion*: both compact features are min-max normalised to [0, 255] (per picture),
+   rounded to uint8, and OpenCV's Farneback dense optical flow is computed
    between them (``cv2.calcOpticalFlowFarneback``, pyr_scale 0.5, levels 2, winsize 15,
    iterations 3, poly_n 5, poly_sigma 1.2, flags 0). The flow is in pixels of the feature grid.
 2. The reference picture is encoded to the feature-grid resolution, warped by that flow,
@@ -70,13 +70,19 @@ def warp_by_flow(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 
 def features_to_uint8(feature: torch.Tensor) -> np.ndarray:
-    """Min-max normalise the whole tensor (batch included) to [0, 255], round, uint8."""
+    """Min-max normalise each picture's feature (C, h, w) to [0, 255], round, uint8.
+
+    The reference normalises the whole batch tensor at once; its encoder and decoder always run
+    with batch 1, where the two agree. Per picture, a picture's result does not depend on what
+    else is in the batch."""
     values = feature.detach().float().cpu().numpy()
-    low, high = np.min(values), np.max(values)
-    if high == low:
-        # The reference divides by zero here (NaN -> 0 when cast); say so explicitly.
-        return np.zeros(values.shape, dtype=np.uint8)
-    return np.round((values - low) / (high - low) * 255.0).astype(np.uint8)
+    out = np.zeros(values.shape, dtype=np.uint8)
+    for i, picture in enumerate(values):
+        low, high = np.min(picture), np.max(picture)
+        # A constant feature makes the reference divide by zero (NaN, cast to 0): keep zeros.
+        if high != low:
+            out[i] = np.round((picture - low) / (high - low) * 255.0).astype(np.uint8)
+    return out
 
 
 def farneback_sparse_motion(feature_prev: torch.Tensor, feature_next: torch.Tensor) -> torch.Tensor:
@@ -101,12 +107,13 @@ class CompactFeatureExtractor(nn.Module):
 
     Hourglass features at ``scale_factor`` of the input, then four stride-2 5x5 convolutions,
     each followed by GDN, down to ``num_kp`` channels at 1/16 of that resolution.
-    ``temperature`` and ``estimate_jacobian`` are accepted (they are in the configs) but unused.
+    ``temperature``, ``estimate_jacobian``, ``single_jacobian_map`` and ``pad`` are accepted
+    (FOMM-style parameter names the configs may carry) but play no role in CFTE.
     """
 
     def __init__(self, block_expansion: int, num_kp: int, num_channels: int, max_features: int,
                  num_blocks: int, temperature: float = 0.1, estimate_jacobian: bool = False,
-                 scale_factor: float = 1, **_unused_reference_params):
+                 scale_factor: float = 1, single_jacobian_map: bool = False, pad: int = 0):
         super().__init__()
         self.predictor = Hourglass(block_expansion, in_features=num_channels,
                                    max_features=max_features, num_blocks=num_blocks)
@@ -205,8 +212,7 @@ class CFTEGenerator(nn.Module):
 
     def __init__(self, num_channels: int, num_kp: int, block_expansion: int, max_features: int,
                  num_down_blocks: int, num_bottleneck_blocks: int, estimate_occlusion_map: bool = False,
-                 dense_motion_params: Mapping | None = None, estimate_jacobian: bool = False,
-                 **_unused_reference_params):
+                 dense_motion_params: Mapping | None = None, estimate_jacobian: bool = False):
         super().__init__()
         if dense_motion_params is None:
             raise ValueError("CFTE needs generator_params.dense_motion_params")

@@ -9,7 +9,8 @@ random weights (complexity does not depend on them) and run once on W x H pictur
 MACs are counted by torch.utils.flop_counter.FlopCounterMode (convolutions, transposed convolutions and
 matrix products; FLOPs / 2). Element-wise work, normalisation, softmax, grid sampling and interpolation
 are not counted. With --speed it measures CPU inference speed (frames/s) of analysis and synthesis
-instead, for the batch sizes given by --batch (default 1 and 8). Exit status: 0 when every family was measured, 1 otherwise, 2 on bad arguments.
+instead, for the batch sizes given by --batch (default 1 and 8).
+Exit status: 0 when every family was measured, 1 otherwise, 2 on bad arguments.
 """
 from __future__ import annotations
 
@@ -254,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     if args.width < 16 or args.height < 16 or min(args.references) < 1 or min(args.batch) < 1 \
             or args.repeats < 1:
-        print("gfvc-complexity: error: sizes must be >= 16; reference counts, batches and repeats >= 1", file=sys.stderr)
+        print("gfvc-complexity: error: sizes must be >= 16; reference counts, batches and repeats >= 1",
+              file=sys.stderr)
         return 2
     torch.set_num_threads(max(1, args.threads))
     rows, failures = [], []

@@ -114,7 +114,9 @@ class CanonicalKeypointDetector(nn.Module):
 
 class HeadExpressionEstimator(nn.Module):
     """Picture -> head pose bin logits, translation, expression (the reference's ``HEEstimator``,
-    checkpoint key ``he_estimator``). ResNet-50-like trunk with hard-coded widths."""
+    checkpoint key ``he_estimator``). ResNet-50-like trunk with hard-coded widths;
+    ``feature_channel``, ``max_features`` and ``estimate_jacobian`` are accepted (the reference
+    signature) but unused."""
 
     TRUNK = (  # (stage name, width, number of stride-1 bottlenecks), each after a widening 1x1 conv
         ("block1", 256, 3), ("block3", 512, 3), ("block5", 1024, 5), ("block7", 2048, 2))
