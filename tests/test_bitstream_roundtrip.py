@@ -26,7 +26,8 @@ settings.register_profile("gfvc-ci", deadline=None, max_examples=25,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("gfvc-thorough", deadline=None, max_examples=2000,
                           suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("GFVC_HYPOTHESIS_PROFILE", "gfvc-ci"))
+# applied per test (not loaded globally, so other areas' hypothesis defaults stay untouched)
+PROFILE = settings.get_profile(os.environ.get("GFVC_HYPOTHESIS_PROFILE", "gfvc-ci"))
 
 VALUES = st.floats(min_value=-300.0, max_value=300.0, allow_nan=False, allow_infinity=False)
 
@@ -231,6 +232,7 @@ def _roundtrip_one_message_per_nal(messages, codec="hevc"):
     return parsed, written_recon
 
 
+@PROFILE
 @given(gfv_chains())
 def test_gfv_chain_roundtrip(messages):
     originals = copy.deepcopy(messages)
@@ -241,6 +243,7 @@ def test_gfv_chain_roundtrip(messages):
     assert written_recon == expected                   # the encoder's closed-loop values
 
 
+@PROFILE
 @given(gfv_chains(), st.sampled_from(["hevc", "vvc"]))
 def test_gfv_chain_many_messages_per_nal(messages, codec):
     """sei_only carriage: several messages share one NAL unit (prediction inside the NAL)."""
@@ -249,6 +252,7 @@ def test_gfv_chain_many_messages_per_nal(messages, codec):
     assert parsed == [reconstruct_gfv(m) for m in messages]
 
 
+@PROFILE
 @given(gfve_chains())
 def test_gfve_chain_roundtrip(messages):
     parsed, written_recon = _roundtrip_one_message_per_nal(messages, "vvc")
@@ -314,6 +318,7 @@ def project_payloads(draw):
     return msg, copy.deepcopy(msg)
 
 
+@PROFILE
 @given(st.lists(project_payloads(), min_size=1, max_size=6), st.sampled_from(["hevc", "vvc"]),
        st.sampled_from(["prefix", "suffix"]))
 def test_project_payload_roundtrip(pairs, codec, position):

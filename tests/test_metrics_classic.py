@@ -132,3 +132,11 @@ def test_vmaf_through_static_ffmpeg(sequence):
     assert np.all(strong.per_picture < mild.per_picture - 5)
     assert strong.mean == pytest.approx(strong.per_picture.mean())
     assert len(m.weights_info()["vmaf_model"]["sha256"]) == 64
+
+
+def test_benchmark_runs_on_a_tiny_sequence(capsys):
+    from gfvc.metrics.benchmark import main
+
+    assert main(["--frames", "2", "--size", "32", "--metrics", "psnr_y,psnr_rgb", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| psnr_y |" in out and "| psnr_rgb |" in out

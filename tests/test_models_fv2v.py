@@ -52,7 +52,7 @@ def test_family_is_registered():
 
 
 def test_tiny_xz_checkpoint_loads_strictly_and_records_sha256(tiny):
-    """The strict load itself happens in the fixture (load_model); the weights' values are checked
+    """The strict load itself happens in the fixture (load_checkpoint); the weights' values are checked
     through the outputs below (re-reading the 120 MB checkpoint here would double the test time)."""
     model = tiny["model"]
     assert model.checkpoint_sha256 == hashlib.sha256(tiny["checkpoint"].read_bytes()).hexdigest()
@@ -87,23 +87,23 @@ def test_tiny_outputs_match_reference(tiny):
 def test_family_api_reproduces_reference(tiny):
     model, inputs, expected = tiny["model"], tiny["inputs"], tiny["outputs"]
     with torch.no_grad():
-        params = model.analyse(torch.cat([inputs["reference"], inputs["target"]]))
-        assert set(params) == {"kp_canonical", "yaw", "pitch", "roll", "rot_mat", "t", "exp"}
-        reference_params = {k: v[:1] for k, v in params.items()}
-        # The decoder receives only the target's rotation, translation and expression.
-        target_params = {k: params[k][1:] for k in ("rot_mat", "t", "exp")}
+        reference_params = model.analyse(inputs["reference"])
+        # A target needs no canonical keypoints: the decoder receives only rotation, translation and
+        # expression (the public FV2V encoder runs the keypoint detector on the reference only).
+        target_params = model.analyse(inputs["target"], canonical_keypoints=False)
         picture = model.synthesise(inputs["reference"], reference_params, target_params)
-    assert_close(params["kp_canonical"][:1], expected["kp_canonical.value"])
-    assert_close(params["rot_mat"][1:], expected["rot_mat_target"])
-    assert_close(params["t"], torch.cat([expected["he_reference.t"], expected["he_target.t"]]))
-    assert_close(params["exp"], torch.cat([expected["he_reference.exp"], expected["he_target.exp"]]))
+    assert set(reference_params) == {"kp_canonical", "yaw", "pitch", "roll", "rot_mat", "t", "exp"}
+    assert set(target_params) == {"yaw", "pitch", "roll", "rot_mat", "t", "exp"}
+    assert_close(reference_params["kp_canonical"], expected["kp_canonical.value"])
+    assert_close(target_params["rot_mat"], expected["rot_mat_target"])
+    for side, params in (("reference", reference_params), ("target", target_params)):
+        assert_close(params["t"], expected[f"he_{side}.t"])
+        assert_close(params["exp"], expected[f"he_{side}.exp"])
     assert_close(picture, expected["generator.prediction"])
-    with torch.no_grad():
-        pose_only = model.analyse(inputs["target"], canonical_keypoints=False)
-    assert set(pose_only) == {"yaw", "pitch", "roll", "rot_mat", "t", "exp"}
-    assert_close(pose_only["rot_mat"], expected["rot_mat_target"])
     with pytest.raises(KeyError, match="rot_mat"):
-        model.synthesise(inputs["reference"], reference_params, {"t": params["t"][1:]})
+        model.synthesise(inputs["reference"], reference_params, {"t": target_params["t"]})
+    with pytest.raises(TypeError, match="no side information"):
+        model.synthesise(inputs["reference"], reference_params, target_params, base_layer=picture)
 
 
 # ------------------------------------------------------------------------------------ head-pose geometry

@@ -42,7 +42,11 @@ def test_mrdac_tiny_fixture_is_reproduced(fixtures_root):
     compared = assert_outputs_match(out, case["outputs"], skip_prefixes=("ref_coder_forward.",))
     assert len(compared) == len(case["outputs"]) - 2 == 9
     torch.testing.assert_close(api, out["prediction"], atol=0, rtol=0)
-    assert (unweighted - api).abs().max() > 1e-6
+    # The temporal weights take part: unless they are all 1, the unweighted aggregation differs.
+    if bool((out["ref_weights"] == 1).all()):
+        torch.testing.assert_close(unweighted, api, atol=0, rtol=0)
+    else:
+        assert (unweighted - api).abs().max() > 1e-6
 
 
 def test_mrdac_temporal_weights():

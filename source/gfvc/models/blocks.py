@@ -5,19 +5,24 @@ Note for the other model-zoo modules (cfte, fv2v, rdac): everything a family nee
 network with an identical ``state_dict`` lives here, defined once:
 
 * geometry helpers: :func:`make_coordinate_grid`, :func:`kp2gaussian` (keypoints -> gaussian heatmaps),
-  :func:`warp` (grid-sample warping with the deformation resized to the input), :func:`softmax_heatmap_to_kp`;
+  :func:`warp` (grid-sample warping with the deformation resized to the input), :func:`resize_like`,
+  :func:`softmax_heatmap` and :func:`heatmap_to_kp` (keypoints as expected heatmap coordinates);
 * layers with the reference sub-module names: :class:`ResBlock2d` (``conv1/conv2/norm1/norm2``),
   :class:`UpBlock2d`, :class:`DownBlock2d`, :class:`SameBlock2d` (``conv/norm``), :class:`ConvHead`
   (a convolution wrapped as ``<name>.conv``), :class:`AntiAliasInterpolation2d` (buffer ``weight``);
 * the hourglass: :class:`Encoder` (``down_blocks``), :class:`Decoder` (``up_blocks``), :class:`Hourglass`;
-* the generator skeleton pieces: :func:`make_down_blocks`, :func:`make_up_blocks`, :func:`make_bottleneck`.
+* the generator skeleton: :func:`make_down_blocks`, :func:`make_up_blocks`, :func:`make_bottleneck` and
+  :class:`WarpingGenerator` (reference encoder, motion compensation with occlusion, decoder).
+
+The dense motion network lives in ``dense_motion.py`` and the keypoint detector in ``keypoints.py``.
 
 Batch normalisation: the references use SynchronizedBatchNorm2d or nn.BatchNorm2d; both have the same
 state_dict and, in eval mode, the same arithmetic, so nn.BatchNorm2d is used everywhere.
 
 Upsampling differs between the code bases: the original FOMM blocks use nearest-neighbour
 ``F.interpolate(scale_factor=2)``, the DAC family uses bilinear with ``align_corners=True``. Blocks that
-upsample take ``up_mode`` ("nearest" or "bilinear") so both are reproduced exactly.
+upsample take ``up_mode`` ("nearest" or "bilinear") so both are reproduced exactly; likewise the
+anti-aliased downscaling decimates (FOMM, DAC, RDAC) or resizes bilinearly (HDAC, MRDAC): ``resample``.
 """
 from __future__ import annotations
 

@@ -9,6 +9,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from ..errors import BitstreamError
+
 REFERENCE_SELECTION_UUID = uuid.UUID("e3c0a253-ca7c-4ada-8f65-440d80f7a46c").bytes
 MAX_WEIGHT_LOG2_DENOM = 30
 
@@ -16,7 +18,6 @@ MAX_WEIGHT_LOG2_DENOM = 30
 def quantise_weight(weight: float, log2_denom: int) -> int:
     """Aggregation weight in units of 2^-log2_denom, rounded half away from zero."""
     if not math.isfinite(weight):
-        from ..errors import BitstreamError
         raise BitstreamError(f"aggregation weight {weight!r} is not finite")
     scaled = math.ldexp(abs(weight), log2_denom)
     q = math.floor(scaled + 0.5)
