@@ -151,6 +151,7 @@ def test_fuzz_10k(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_fuzz_100k(tmp_path):
     outcomes = run_fuzz(100_000, tmp_path, seed=7)
     assert outcomes["ok"] + outcomes["error"] == 100_000

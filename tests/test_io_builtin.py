@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from gfvc.io import read_sequence
-from gfvc.io.builtin import DEFAULT_CACHE, DEFAULT_MANIFEST, ClipPlan, build_clips, main
+from gfvc.io.builtin import DEFAULT_CACHE, DEFAULT_MANIFEST, ClipPlan, build_clip, main
+from gfvc.io.sources import fetch_source
 from gfvc.io.seqlist import load_sequence_list
 
 TEST_CLIPS = {"BUILTIN_WOLFGANG_001", "BUILTIN_FRANCK_001", "BUILTIN_FRANCK_011", "BUILTIN_MEGAMIND_001",
@@ -67,7 +68,7 @@ def test_real_clip_start_rebuilds_identically(name, builtin_dir, manifest):
     entry = next(e for e in manifest.entries if e.name == name)
     assert _md5(builtin_dir / entry.file) == entry.md5
     plan = ClipPlan(entry, manifest, max_frames=20)
-    [(built_plan, data)] = list(build_clips([plan], DEFAULT_CACHE, log=lambda m: None))
+    data = build_clip(plan, fetch_source(plan.source, DEFAULT_CACHE, log=lambda m: None))
     assert data == (builtin_dir / entry.file).read_bytes()[:len(data)]
     assert len(data) == 20 * 3 * 256 * 256
 

@@ -224,8 +224,9 @@ def _coordinates(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Opt
     m.gfv_coordinate_present_flag = rw.flag("gfv_coordinate_present_flag",
                                             m.gfv_coordinate_present_flag)
     if not m.gfv_coordinate_present_flag:
-        rw.check(not (m.gfv_coordinate_x or m.gfv_coordinate_y or m.gfv_coordinate_z),
-                 "coordinates given but gfv_coordinate_present_flag is 0")
+        rw.check(not (m.gfv_coordinate_x or m.gfv_coordinate_y or m.gfv_coordinate_z
+                      or m.gfv_kps_pred_flag),
+                 "coordinates or gfv_kps_pred_flag given but gfv_coordinate_present_flag is 0")
         return None
     base = m.gfv_base_picture_flag
     pred = m.gfv_kps_pred_flag = rw.flag("gfv_kps_pred_flag", m.gfv_kps_pred_flag)
@@ -320,7 +321,8 @@ def _matrix_set_syntax(rw, m: GfvMessage, t: int) -> GfvMatrixSet:
 def _matrices(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Optional[_Matrices]:
     m.gfv_matrix_present_flag = rw.flag("gfv_matrix_present_flag", m.gfv_matrix_present_flag)
     if not m.gfv_matrix_present_flag:
-        rw.check(not m.gfv_matrix_sets, "matrices given but gfv_matrix_present_flag is 0")
+        rw.check(not m.gfv_matrix_sets and not m.gfv_matrix_pred_flag,
+                 "matrices or gfv_matrix_pred_flag given but gfv_matrix_present_flag is 0")
         return None
     if not m.gfv_base_picture_flag:
         m.gfv_matrix_pred_flag = rw.flag("gfv_matrix_pred_flag", m.gfv_matrix_pred_flag)

@@ -134,7 +134,8 @@ def generative_face_video_enhancement(rw, msg: GfveMessage,
 def _matrices(rw, m: GfveMessage, reference: Optional[_GfveReconstruction]) -> Optional[_GfveMatrices]:
     m.gefv_matrix_present_flag = rw.flag("gefv_matrix_present_flag", m.gefv_matrix_present_flag)
     if not m.gefv_matrix_present_flag:
-        rw.check(not m.gefv_matrices, "matrices given but gefv_matrix_present_flag is 0")
+        rw.check(not m.gefv_matrices and not m.gefv_matrix_pred_flag,
+                 "matrices or gefv_matrix_pred_flag given but gefv_matrix_present_flag is 0")
         return None
     if not m.gefv_base_picture_flag:
         m.gefv_matrix_pred_flag = rw.flag("gefv_matrix_pred_flag", m.gefv_matrix_pred_flag)

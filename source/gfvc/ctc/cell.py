@@ -77,6 +77,14 @@ class CellOutcome:
     log: str = ""
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the encoder runs as a child).
+
+    Wall times on a shared machine say little; CPU times say what the work costs."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -120,13 +128,14 @@ def _compute_cell(task: CellTask, log: logging.Logger) -> CellOutcome:
     from .digest import digest_of, metric_digest
 
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     got_sha = _worker_hashes().sha256(Path(task.path))
     if got_sha != task.input_sha256:
         raise RuntimeError(f"{task.path}: content differs from the file the run was planned with "
                            f"(SHA-256 {got_sha[:12]} vs {task.input_sha256[:12]}); changed, or another file on this node")
     frames = read_sequence(task.path, num_frames=task.frames)
     timings["read"] = time.perf_counter() - t0
+    timings["cpu:read"] = cpu_seconds() - c0
     log.info("read %d frames of %s (%dx%d) in %.3f s", frames.shape[0], task.path, frames.shape[2],
              frames.shape[1], timings["read"])
 
@@ -136,9 +145,10 @@ def _compute_cell(task: CellTask, log: logging.Logger) -> CellOutcome:
         raise RuntimeError(f"codec {task.codec_label} has other settings on this worker than on the driver "
                            f"(different encoder or gfvc version installed?)")
     with tempfile.TemporaryDirectory(prefix="gfvc-ctc-") as wd:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         result = codec.code(frames, task.fps, task.rate_point, Path(wd))
         coding_wall = time.perf_counter() - t0
+        timings["cpu:coding"] = cpu_seconds() - c0
     for stage, sec in (result.timings or {}).items():
         timings[str(stage)] = float(sec)
     if not result.timings:
@@ -159,7 +169,7 @@ def _compute_cell(task: CellTask, log: logging.Logger) -> CellOutcome:
                         "measuring every metric again", bit_sha[:12], task.expected_bitstream_sha256[:12])
 
     metrics: dict[str, Any] = {}
-    t_metrics = time.perf_counter()
+    t_metrics, c_metrics = time.perf_counter(), cpu_seconds()
     for mt in metric_tasks:
         t0 = time.perf_counter()
         metric = get_metric(mt.name, **mt.options)
@@ -177,6 +187,7 @@ def _compute_cell(task: CellTask, log: logging.Logger) -> CellOutcome:
         metrics[mt.name] = {"digest": mt.digest, "mean": float(res.mean), "per_picture": per_picture}
         log.info("metric %s = %.6f (%.3f s)", mt.name, float(res.mean), sec)
     timings["metrics"] = time.perf_counter() - t_metrics
+    timings["cpu:metrics"] = cpu_seconds() - c_metrics
 
     nbytes = len(result.bitstream)
     seconds = task.frames / task.fps

@@ -116,13 +116,22 @@ def overrides_from_args(args: argparse.Namespace, file_codecs: list[Any]) -> dic
 
 
 def _fix_bdrate(o: dict[str, Any], raw: dict[str, Any]) -> None:
-    """--codecs may drop a BD-rate anchor/test of the file; keep only those still in the run."""
+    """--codecs may drop a BD-rate anchor or test of the file: keep the pairs still in the run,
+    and make no BD-rate report when no pair is left (rather than failing on the file's pairs)."""
     if "codecs" not in o or "bdrate" in o:
         return
     labels = {e.get("label", e["name"]) for e in o["codecs"]}
     bd = raw.get("bdrate") or {}
-    if isinstance(bd, dict):
-        o["bdrate"] = {k: [n for n in v if n in labels] for k, v in bd.items() if isinstance(v, list)}
+    if not isinstance(bd, dict):
+        return
+    anchors = [n for n in bd.get("anchors") or [] if n in labels]
+    tests = bd.get("tests")
+    tests = [n for n in tests if n in labels] if isinstance(tests, list) else None
+    remaining = tests if tests is not None else [x for x in labels if x not in anchors]
+    if anchors and [t for t in remaining if t not in anchors]:
+        o["bdrate"] = {"anchors": anchors, "tests": tests}
+    else:
+        o["bdrate"] = {"anchors": [], "tests": None}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,8 +25,8 @@ from typing import Iterable, Iterator
 from .cell import CellOutcome, CellTask, failure_record, limit_threads, run_cell
 from .errors import CtcError
 
-#: Ray retries a task whose worker died this many times in all before reporting it failed
-MAX_WORKER_DEATHS = 2
+#: Ray runs a task again once when its worker process died, then reports the cell failed
+RAY_MAX_RETRIES = 1
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -169,7 +169,7 @@ class RayExecutor:
             self._started_here = True
         cpus = int(ray.cluster_resources().get("CPU", workers))
         self.workers = max(1, min(int(workers), cpus)) if address in (None, "", "local") else max(1, cpus)
-        self._remote = ray.remote(num_cpus=1, max_retries=MAX_WORKER_DEATHS - 1)(run_cell)
+        self._remote = ray.remote(num_cpus=1, max_retries=RAY_MAX_RETRIES)(run_cell)
 
     def run(self, tasks: Iterable[CellTask]) -> Iterator[tuple[CellTask, CellOutcome]]:
         ray = self._ray

@@ -95,6 +95,8 @@ def write_run_tables(plan: Plan, records: list[dict[str, Any] | None], run_dir: 
     written["provenance"] = str(prov_path)
     atomic_write_bytes(run_dir / "results" / "cells.csv", cells_csv(plan, records, run_dir))
     written["cell index"] = str(run_dir / "results" / "cells.csv")
+    if report and not plan.config.bdrate_anchors:
+        written["report"] = "none (no BD-rate anchors in this run)"
     if report and plan.config.bdrate_anchors and len(table):
         from ..evaluation.report import write_report
         from ..evaluation.tables import ReportError

@@ -12,6 +12,7 @@ class StageTimes:
     def __init__(self):
         self.seconds: dict[str, float] = defaultdict(float)
         self.metric_seconds: dict[str, float] = defaultdict(float)
+        self.cpu_seconds: dict[str, float] = defaultdict(float)  # read / coding / metrics
         self.cells = 0
 
     def add(self, stage: str, seconds: float) -> None:
@@ -21,7 +22,9 @@ class StageTimes:
         """Add one cell's record timings ('metric:<name>' entries detail the 'metrics' stage)."""
         self.cells += 1
         for k, v in timings.items():
-            if k.startswith("metric:"):
+            if k.startswith("cpu:"):
+                self.cpu_seconds[k.split(":", 1)[1]] += float(v)
+            elif k.startswith("metric:"):
                 self.metric_seconds[k.split(":", 1)[1]] += float(v)
             else:
                 self.seconds[k] += float(v)
@@ -34,7 +37,8 @@ class StageTimes:
         total = sum(self.seconds.values())
         return dict(extra, cells=self.cells, stage_seconds=dict(self.ordered()),
                     stage_share={k: (v / total if total else 0.0) for k, v in self.ordered()},
-                    metric_seconds=dict(sorted(self.metric_seconds.items())))
+                    metric_seconds=dict(sorted(self.metric_seconds.items())),
+                    cpu_seconds=dict(sorted(self.cpu_seconds.items())))
 
     def render(self, title: str) -> str:
         total = sum(self.seconds.values())
@@ -44,5 +48,9 @@ class StageTimes:
             if k == "metrics":
                 for m, mv in sorted(self.metric_seconds.items()):
                     lines.append(f"    {m:<14}{mv:>10.2f}")
-        lines.append(f"  {'total':<16}{total:>10.2f}  (summed over workers)")
+        lines.append(f"  {'total':<16}{total:>10.2f}  (wall seconds summed over workers)")
+        cpu_total = sum(self.cpu_seconds.values())
+        if cpu_total:
+            lines.append("  CPU seconds (worker + encoder processes): " + ", ".join(
+                f"{k} {v:.2f} ({100 * v / cpu_total:.0f}%)" for k, v in sorted(self.cpu_seconds.items())))
         return "\n".join(lines)

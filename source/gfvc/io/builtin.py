@@ -11,6 +11,8 @@ motion, and the MD5 of every resulting .rgb file. The build
 4. crops the square around the face box and resamples it to 256x256 (gfvc.io.resample),
 5. checks the MD5 against the manifest and only then writes the file, atomically.
 
+Clips are built independently of each other (each decodes its source up to its last frame),
+two at a time in worker processes by default (--jobs); the bytes never depend on that.
 Run with no arguments it builds the ``role: test`` clips that are missing or wrong and leaves
 good ones alone, so it is quick when everything is in place. ``--training`` adds the clips
 kept as training material.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import sys
 import time
 from fractions import Fraction
@@ -116,12 +119,6 @@ class ClipPlan:
         return self.entry.name
 
 
-def _finish(plan: ClipPlan, frames: np.ndarray) -> bytes:
-    if frames.shape != (plan.num_frames, plan.size, plan.size, 3):
-        raise BuildError(f"{plan.name}: built {frames.shape}, expected {plan.num_frames} frames of {plan.size}x{plan.size}")
-    return rgb_to_planar_bytes(frames)
-
-
 def _crop_yuv420(planes: tuple[np.ndarray, np.ndarray, np.ndarray], box: SquareBox):
     """Crop 4:2:0 planes to an even-aligned square box (chroma at half the coordinates)."""
     y, u, v = planes
@@ -144,53 +141,69 @@ def crop_clip_frames(plan: ClipPlan, planes: list) -> np.ndarray:
     return out
 
 
-def build_crop_clips(source_path: Path, plans: list[ClipPlan]):
-    """Decode the source once and yield (plan, bytes) for each clip as soon as its frames are in.
-
-    Only the decoded 4:2:0 frames that some pending clip still needs are kept in memory.
-    """
-    pending = sorted(plans, key=lambda p: p.frame_indices[-1])
-    needed = {i for p in pending for i in p.frame_indices}
+def crop_clip(source_path: Path, plan: ClipPlan) -> np.ndarray:
+    """Decode the source up to the clip's last frame, keeping only the 4:2:0 frames it uses."""
+    needed = set(plan.frame_indices)
+    last = plan.frame_indices[-1]
     kept: dict[int, tuple] = {}
-    k = -1
+    decoded = 0
     for k, (info, y, u, v) in enumerate(iter_yuv420_frames(source_path)):
+        decoded = k + 1
         if k in needed:
             kept[k] = (y, u, v)
-        while pending and pending[0].frame_indices[-1] == k:
-            plan = pending.pop(0)
-            frames = crop_clip_frames(plan, [kept[i] for i in plan.frame_indices])
-            yield plan, _finish(plan, frames)
-            still = {i for p in pending for i in p.frame_indices}
-            kept = {i: f for i, f in kept.items() if i in still}
-        if not pending:
-            return
-    if pending:
-        raise BuildError(f"{source_path}: the video ends after {k + 1} frames, but {pending[0].name} "
-                         f"needs source frame {pending[0].frame_indices[-1]}")
+        if k == last:
+            return crop_clip_frames(plan, [kept[i] for i in plan.frame_indices])
+    raise BuildError(f"{source_path}: the video ends after {decoded} frames, but {plan.name} needs source frame {last}")
 
 
-def build_synthetic_clip(source_path: Path, plan: ClipPlan) -> bytes:
+def build_synthetic_clip(source_path: Path, plan: ClipPlan) -> np.ndarray:
     from PIL import Image
 
     with Image.open(source_path) as im:
         photo = np.asarray(im.convert("RGB"))
-    frames = head_motion_clip(photo, plan.box, plan.motion, plan.num_frames, plan.fps, plan.size)
-    return _finish(plan, frames)
+    return head_motion_clip(photo, plan.box, plan.motion, plan.num_frames, plan.fps, plan.size)
 
 
-def build_clips(plans: list[ClipPlan], cache: Path, log=print):
-    """Yield (plan, bytes) for every plan, fetching each source once."""
-    by_source: dict[str, list[ClipPlan]] = {}
-    for p in plans:
-        by_source.setdefault(p.source.key, []).append(p)
-    for group in by_source.values():
-        path = fetch_source(group[0].source, cache, log=log)
-        crops = [p for p in group if p.method == "crop"]
-        if crops:
-            yield from build_crop_clips(path, crops)
-        for p in group:
-            if p.method == "synthetic_head_motion":
-                yield p, build_synthetic_clip(path, p)
+def build_clip(plan: ClipPlan, source_path: Path) -> bytes:
+    """The clip's .rgb file content, from its (fetched, verified) source file."""
+    frames = crop_clip(source_path, plan) if plan.method == "crop" else build_synthetic_clip(source_path, plan)
+    if frames.shape != (plan.num_frames, plan.size, plan.size, 3):
+        raise BuildError(f"{plan.name}: built {frames.shape}, expected {plan.num_frames} frames of {plan.size}x{plan.size}")
+    return rgb_to_planar_bytes(frames)
+
+
+def build_and_write(plan: ClipPlan, source_path: Path, out: Path) -> str:
+    """Build one clip, check its MD5 against the manifest, then write it atomically; returns the MD5."""
+    data = build_clip(plan, source_path)
+    got = md5_bytes(data)
+    if plan.entry.md5 is not None and got != plan.entry.md5:
+        raise BuildError(f"{plan.name}: built bytes have MD5 {got}, the manifest says {plan.entry.md5} "
+                         f"(source {plan.source.label}); nothing written")
+    atomic_write_bytes(out / plan.entry.file, data)
+    return got
+
+
+def _build_all(plans: list[ClipPlan], paths: dict[str, Path], out: Path, jobs: int):
+    """Yield (plan, md5) as clips finish; with jobs > 1, one clip per worker process at a time.
+
+    Each clip is built independently (its own decode), so the bytes do not depend on jobs.
+    """
+    # Longest decodes first, so that the workers finish at about the same time.
+    order = sorted(plans, key=lambda p: -(p.frame_indices[-1] if p.frame_indices else 0))
+    if jobs <= 1 or len(order) == 1:
+        for p in order:
+            yield p, build_and_write(p, paths[p.source.key], out)
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(build_and_write, p, paths[p.source.key], out): p for p in order}
+        try:
+            for f in as_completed(futures):
+                yield futures[f], f.result()  # re-raises a worker's BuildError here
+        finally:
+            for f in futures:
+                f.cancel()  # on an error, clips not yet started are not built
 
 
 def clip_state(entry: SequenceEntry, out: Path) -> str | None:
@@ -220,6 +233,8 @@ def _parse_args(argv):
     ap.add_argument("--clip", action="append", metavar="NAME", help="build only this clip (any role); repeatable")
     ap.add_argument("--verify-only", action="store_true", help="build nothing; check the clips in --out")
     ap.add_argument("--force", action="store_true", help="rebuild even the clips that are already good")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="clips built at once, in worker processes (default: %(default)s); the bytes do not depend on it")
     return ap.parse_args(argv)
 
 
@@ -242,17 +257,17 @@ def run(args, log=print) -> int:
         log(f"all {len(entries)} built-in clips in {args.out} are up to date")
         return 0
     plans = [ClipPlan(e, manifest) for e in todo]
+    # Fetch first, one source at a time (package clients), then build in parallel.
+    paths = {}
+    for p in plans:
+        if p.source.key not in paths:
+            paths[p.source.key] = fetch_source(p.source, args.cache, log=log)
     unrecorded = []
     start = time.perf_counter()
-    for plan, data in build_clips(plans, args.cache, log=log):
-        got = md5_bytes(data)
+    for plan, got in _build_all(plans, paths, args.out, args.jobs):
         if plan.entry.md5 is None:
             unrecorded.append(f"{plan.name}: md5 {got}")
-        elif got != plan.entry.md5:
-            raise BuildError(f"{plan.name}: built bytes have MD5 {got}, the manifest says {plan.entry.md5} "
-                             f"(source {plan.source.label}); nothing written")
-        atomic_write_bytes(args.out / plan.entry.file, data)
-        log(f"built {plan.entry.file} ({plan.entry.frames} frames, {time.perf_counter() - start:.1f} s so far)")
+        log(f"built {plan.entry.file} ({plan.num_frames} frames, {time.perf_counter() - start:.1f} s so far)")
     for line in unrecorded:
         log(f"warning: no MD5 recorded in the manifest for {line}")
     log(f"{len(plans)} clip(s) built into {args.out}")

@@ -58,18 +58,17 @@ def _options_for(metric: str, weights: dict[str, str], device: str | None) -> di
     return options
 
 
-def run(frames: int, size: int, metrics: list[str], device: str | None) -> list[tuple[str, float, float]]:
+def run(frames: int, size: int, metrics: list[str], device: str | None):
+    """Yields (metric, seconds, process CPU seconds) per metric, as each finishes."""
     ref, dis = synthetic_pair(frames, size)
-    rows = []
     with tempfile.TemporaryDirectory(prefix="gfvc_bench_") as tmp:
         weights = random_backbones(Path(tmp))
         for name in metrics:
             metric = get_metric(name, **_options_for(name, weights, device))
             metric.compute(ref[:2], dis[:2])  # warm-up: builds the network, loads weights
-            start = time.perf_counter()
-            result = metric.compute(ref, dis)
-            rows.append((name, time.perf_counter() - start, result.mean))
-    return rows
+            start, cpu = time.perf_counter(), time.process_time()
+            metric.compute(ref, dis)
+            yield name, time.perf_counter() - start, time.process_time() - cpu
 
 
 def main(argv=None) -> int:
@@ -84,14 +83,15 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(args.threads)
     metrics = args.metrics.split(",") if args.metrics else available_metrics()
-    rows = run(args.frames, args.size, metrics, args.device)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     print(f"{args.frames} frames {args.size}x{args.size}, torch threads {args.threads}, device {device}, "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
-    print("| metric | seconds | ms/frame | frames/s |")
-    print("|---|---:|---:|---:|")
-    for name, seconds, _ in rows:
-        print(f"| {name} | {seconds:.2f} | {1000 * seconds / args.frames:.1f} | {args.frames / seconds:.1f} |")
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; load average before "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
+    print("| metric | wall s | ms/frame | CPU s (this process) | load avg after |", flush=True)
+    print("|---|---:|---:|---:|---:|", flush=True)
+    for name, seconds, cpu in run(args.frames, args.size, metrics, args.device):
+        print(f"| {name} | {seconds:.2f} | {1000 * seconds / args.frames:.1f} | {cpu:.1f} | "
+              f"{os.getloadavg()[0]:.1f} |", flush=True)
     return 0
 
 

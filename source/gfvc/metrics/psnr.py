@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..io.colour import DEFAULT_MATRIX, get_matrix, rgb_to_yuv420
-from .base import Metric, MetricError, register_metric
+from .base import Metric, MetricError, batches, register_metric
 
 PEAK_8BIT = 255.0
 
@@ -41,8 +41,16 @@ class _PsnrBase(Metric):
         self.matrix = matrix
         self.max_db = float(max_db)
 
+    # Pictures are converted in chunks: the float64 colour conversion of a whole 250-picture
+    # sequence at once needs gigabytes and runs out of cache.
+    CHUNK = 16
+
     def _psnr(self, a, b):
         return psnr_from_mse(mse_per_picture(a, b), max_db=self.max_db)
+
+    def _per_picture(self, reference, distorted):
+        return np.concatenate([self._chunk(reference[s], distorted[s])
+                               for s in batches(reference.shape[0], self.CHUNK)])
 
 
 @register_metric("psnr_y")
@@ -50,7 +58,7 @@ class PsnrY(_PsnrBase):
     name = "psnr_y"
     colour_space = "y"
 
-    def _per_picture(self, reference, distorted):
+    def _chunk(self, reference, distorted):
         return self._psnr(rgb_to_yuv420(reference, self.matrix)[0], rgb_to_yuv420(distorted, self.matrix)[0])
 
 
@@ -62,7 +70,7 @@ class PsnrYuv(_PsnrBase):
     colour_space = "yuv420"
     WEIGHTS = (6.0, 1.0, 1.0)
 
-    def _per_picture(self, reference, distorted):
+    def _chunk(self, reference, distorted):
         ref = rgb_to_yuv420(reference, self.matrix)
         dis = rgb_to_yuv420(distorted, self.matrix)
         planes = [self._psnr(r, d) for r, d in zip(ref, dis)]
@@ -77,5 +85,5 @@ class PsnrRgb(_PsnrBase):
     def __init__(self, max_db: float = 100.0):
         super().__init__(max_db=max_db)
 
-    def _per_picture(self, reference, distorted):
+    def _chunk(self, reference, distorted):
         return self._psnr(reference, distorted)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.colour import DEFAULT_MATRIX, get_matrix, rgb_to_yuv420
-from .base import Metric, MetricError, MetricUnavailable, register_metric
+from .base import Metric, MetricError, MetricUnavailable, batches, register_metric
 from .weights import sha256_file
 
 VMAF_MODEL = "vmaf_v0.6.1"
@@ -40,13 +40,14 @@ def _has_libvmaf(ffmpeg: str) -> bool:
     return any(line.split()[1:2] == ["libvmaf"] for line in out.stdout.splitlines() if line.strip())
 
 
-def _write_yuv420(path: Path, rgb: np.ndarray, matrix: str) -> None:
-    y, u, v = rgb_to_yuv420(rgb, matrix)
+def _write_yuv420(path: Path, rgb: np.ndarray, matrix: str, chunk: int = 16) -> None:
     with open(path, "wb") as f:
-        for i in range(rgb.shape[0]):
-            f.write(y[i].tobytes())
-            f.write(u[i].tobytes())
-            f.write(v[i].tobytes())
+        for s in batches(rgb.shape[0], chunk):  # chunks keep the float64 conversion small
+            y, u, v = rgb_to_yuv420(rgb[s], matrix)
+            for i in range(y.shape[0]):
+                f.write(y[i].tobytes())
+                f.write(u[i].tobytes())
+                f.write(v[i].tobytes())
 
 
 @register_metric("vmaf")
