@@ -60,7 +60,9 @@ def test_cli_writes_tables_and_plots(stores, capsys):
         assert [float(v) for v in c[4:]] == x[2:]
     # The RD data sheet lists anchor and test points side by side, 4 per sequence.
     rd = wb["RD 1"]
-    assert rd.cell(2, 3).value == "VTM Rate point" and rd.cell(3, 3).value == "QP52"
+    assert rd.cell(2, 3).value == "VTM Rate point" and rd.cell(3, 3).value == "QP22"  # highest rate first
+    assert [rd.cell(k, 4).value for k in range(3, 7)] == sorted((rd.cell(k, 4).value for k in range(3, 7)),
+                                                                reverse=True)
     assert rd.max_row == 2 + 4 * 3
     for m in METRICS:
         for name in (f"rd_{m}.png", f"rd_{m}_per_sequence.png"):

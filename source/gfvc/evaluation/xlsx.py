@@ -5,7 +5,7 @@ Sheets:
   sequence rows and class averages; numbers are numeric cells (the same values as the CSV),
   N/A cells are text saying why.
 - ``RD 1``, ``RD 2``, ...: per anchor/test pair, the RD points laid out as in the JVET CTC
-  template: one row per sequence and rate point (lowest rate first), the anchor's kbps and
+  template: one row per sequence and rate point (highest rate first), the anchor's kbps and
   metrics on the left, the test's on the right, so that the columns can be pasted into the
   official spreadsheet.
 - ``RD points``: the whole result table (the columns of results.csv).
@@ -66,7 +66,8 @@ def _rd_sheet(wb, index: int, table: ResultTable, anchor: str, test: str, metric
     row = 3
     for cls in class_order(by_class):
         for s in by_class[cls]:
-            a, t = table.select(anchor, s), table.select(test, s)
+            # Highest rate first, as the JVET template lists QP 22 before QP 37.
+            a, t = table.select(anchor, s)[::-1], table.select(test, s)[::-1]
             for k in range(max(len(a), len(t))):
                 ws.cell(row, 1, cls)
                 ws.cell(row, 2, s)

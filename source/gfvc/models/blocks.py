@@ -156,12 +156,16 @@ class ConvHead(nn.Module):
 class ResBlock2d(nn.Module):
     """Pre-activation residual block: x + conv2(relu(norm2(conv1(relu(norm1(x))))))."""
 
-    def __init__(self, in_features: int, kernel_size=(3, 3), padding=(1, 1)):
+    # The 3-D variant (gfvc.models.blocks3d.ResBlock3d) only swaps these two layer types.
+    conv_type = nn.Conv2d
+    norm_type = nn.BatchNorm2d
+
+    def __init__(self, in_features: int, kernel_size=3, padding=1):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_features, in_features, kernel_size=kernel_size, padding=padding)
-        self.conv2 = nn.Conv2d(in_features, in_features, kernel_size=kernel_size, padding=padding)
-        self.norm1 = nn.BatchNorm2d(in_features, affine=True)
-        self.norm2 = nn.BatchNorm2d(in_features, affine=True)
+        self.conv1 = self.conv_type(in_features, in_features, kernel_size=kernel_size, padding=padding)
+        self.conv2 = self.conv_type(in_features, in_features, kernel_size=kernel_size, padding=padding)
+        self.norm1 = self.norm_type(in_features, affine=True)
+        self.norm2 = self.norm_type(in_features, affine=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv1(F.relu(self.norm1(x)))
@@ -290,7 +294,7 @@ def make_bottleneck(features: int, num_blocks: int, prefix: str = "r") -> nn.Seq
     """Sequential of ``num_blocks`` ResBlock2d named ``<prefix>0``, ``<prefix>1``, ..."""
     bottleneck = nn.Sequential()
     for i in range(num_blocks):
-        bottleneck.add_module(f"{prefix}{i}", ResBlock2d(features, kernel_size=(3, 3), padding=(1, 1)))
+        bottleneck.add_module(f"{prefix}{i}", ResBlock2d(features))
     return bottleneck
 
 

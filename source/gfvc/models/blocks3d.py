@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gfvc.models.blocks import DownBlock2d
+from gfvc.models.blocks import DownBlock2d, ResBlock2d
 
 
 def make_coordinate_grid_3d(spatial_size: Sequence[int], dtype=torch.float32,
@@ -42,20 +42,11 @@ def kp2gaussian_3d(kp_value: torch.Tensor, spatial_size: Sequence[int],
     return torch.exp(-0.5 * (diff ** 2).sum(-1) / kp_variance)
 
 
-class ResBlock3d(nn.Module):
-    """Pre-activation residual block (BN-ReLU-conv, twice), resolution preserving."""
+class ResBlock3d(ResBlock2d):
+    """Pre-activation residual block (BN-ReLU-conv, twice) on 3-D feature volumes."""
 
-    def __init__(self, in_features: int, kernel_size=3, padding=1):
-        super().__init__()
-        self.conv1 = nn.Conv3d(in_features, in_features, kernel_size=kernel_size, padding=padding)
-        self.conv2 = nn.Conv3d(in_features, in_features, kernel_size=kernel_size, padding=padding)
-        self.norm1 = nn.BatchNorm3d(in_features, affine=True)
-        self.norm2 = nn.BatchNorm3d(in_features, affine=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(F.relu(self.norm1(x)))
-        out = self.conv2(F.relu(self.norm2(out)))
-        return out + x
+    conv_type = nn.Conv3d
+    norm_type = nn.BatchNorm3d
 
 
 class UpBlock3d(nn.Module):

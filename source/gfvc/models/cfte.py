@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import FaceModel
-from .blocks import (AntiAliasInterpolation2d, Hourglass, SameBlock2d, UpBlock2d,
+from .blocks import (AntiAliasInterpolation2d, Hourglass, SameBlock2d, UpBlock2d, resize_like,
                      make_bottleneck, make_down_blocks, make_up_blocks)
 from .gdn import GDN
 from .registry import register_family
@@ -255,10 +255,7 @@ class CFTEGenerator(nn.Module):
         occlusion_map = dense_motion.get("occlusion_map")
         if occlusion_map is not None:
             output["occlusion_map"] = occlusion_map
-            if out.shape[2:] != occlusion_map.shape[2:]:
-                occlusion_map = F.interpolate(occlusion_map, size=out.shape[2:], mode="bilinear",
-                                              align_corners=False)
-            out = out * occlusion_map
+            out = out * resize_like(occlusion_map, out, align_corners=False)
         out = self.bottleneck(out)
         for block in self.up_blocks:
             out = block(out)

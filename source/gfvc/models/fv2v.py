@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import FaceModel, ModelConfigError
-from .blocks import AntiAliasInterpolation2d, ResBlock2d, SameBlock2d, make_down_blocks, make_up_blocks
+from .blocks import AntiAliasInterpolation2d, ResBlock2d, SameBlock2d, make_down_blocks, make_up_blocks, resize_like
 from .blocks3d import (Hourglass3d, KPHourglass, ResBlock3d, ResBottleneck, kp2gaussian_3d,
                        make_coordinate_grid_3d)
 from .registry import register_family
@@ -258,7 +258,7 @@ class FV2VGenerator(nn.Module):
         self.fourth = nn.Conv2d(decoded, decoded, kernel_size=1, stride=1)
         self.resblocks_2d = nn.Sequential()
         for i in range(num_resblocks):
-            self.resblocks_2d.add_module(f"2dr{i}", ResBlock2d(decoded, kernel_size=3, padding=1))
+            self.resblocks_2d.add_module(f"2dr{i}", ResBlock2d(decoded))
         # The reference's decoder widths are max(block_expansion, ...), i.e. never capped by
         # max_features; identical to make_up_blocks with an unbounded cap.
         self.up_blocks = make_up_blocks(block_expansion, decoded, num_down_blocks)
@@ -289,10 +289,7 @@ class FV2VGenerator(nn.Module):
         occlusion_map = dense_motion.get("occlusion_map")
         if occlusion_map is not None:
             output["occlusion_map"] = occlusion_map
-            if out.shape[2:] != occlusion_map.shape[2:]:
-                occlusion_map = F.interpolate(occlusion_map, size=out.shape[2:], mode="bilinear",
-                                              align_corners=False)
-            out = out * occlusion_map
+            out = out * resize_like(occlusion_map, out, align_corners=False)
         out = self.resblocks_2d(out)
         for block in self.up_blocks:
             out = block(out)

@@ -42,7 +42,7 @@ class HdacGenerator(WarpingGenerator):
         self.base = SameBlock2d(num_channels, block_expansion, kernel_size=(7, 7), padding=(3, 3))
         self.base_down_blocks = make_down_blocks(block_expansion, max_features, num_down_blocks)
         fused = block_expansion * (2 ** num_down_blocks) * 2
-        self.main_bottleneck = nn.ModuleList(ResBlock2d(fused, kernel_size=(3, 3), padding=(1, 1))
+        self.main_bottleneck = nn.ModuleList(ResBlock2d(fused)
                                              for _ in range(num_bottleneck_blocks))
         self.bt_output_layer = SameBlock2d(fused, fused // 2, kernel_size=(3, 3), padding=(1, 1))
         self.up_blocks = make_up_blocks(block_expansion, max_features, num_down_blocks, up_mode="bilinear")

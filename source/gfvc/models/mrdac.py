@@ -46,8 +46,8 @@ class MrdacGenerator(WarpingGenerator):
         self.bottleneck = make_bottleneck(features, num_bottleneck_blocks)
         self.bottleneck.add_module("out", SameBlock2d(features, features, kernel_size=(3, 3), padding=(1, 1)))
         self.aggregation = nn.Sequential()
-        self.aggregation.add_module("r_1", ResBlock2d(features, kernel_size=(3, 3), padding=(1, 1)))
-        self.aggregation.add_module("r_2", ResBlock2d(features, kernel_size=(3, 3), padding=(1, 1)))
+        self.aggregation.add_module("r_1", ResBlock2d(features))
+        self.aggregation.add_module("r_2", ResBlock2d(features))
         self.final = nn.Conv2d(block_expansion, num_channels, kernel_size=(7, 7), padding=(3, 3))
         self.use_ref_weights = use_ref_weights
 
