@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .colour import yuv420_to_rgb
+from .colour import MATRICES, yuv420_to_rgb
 from .errors import BuildError, SequenceError
 from .resample import SquareBox, enlarge_box, nearest_source_frames, resize_frames
 from .seqlist import SequenceEntry, SequenceList, load_sequence_list
@@ -87,6 +87,9 @@ class ClipPlan:
         self.fps = _fraction(jvet.fps, where)
         src = sources[x["source"]]
         self.matrix = src.get("matrix", "bt601_limited")
+        if self.matrix not in MATRICES:
+            raise BuildError(f"{where}: source {x['source']} names the unknown matrix {self.matrix!r} "
+                             f"(known: {', '.join(MATRICES)})")
         if self.method == "crop":
             try:
                 fx, fy, fw, fh = (int(v) for v in x["face_box"])

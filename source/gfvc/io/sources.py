@@ -69,8 +69,11 @@ def _run(cmd: list[str], cwd: Path, what: str, env: dict | None = None) -> None:
         raise SourceError(f"cannot fetch {what}: {cmd[0]} is not installed (bash tools/setup.sh installs it)") from None
     if proc.returncode != 0:
         lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-        errors = [ln for ln in lines if "error" in ln.lower() or ln.startswith("E:")]
-        reason = (errors or lines or [f"exit status {proc.returncode}"])[-1]
+        # The first error line that says what went wrong (pip "ERROR: ...", apt "E: ...",
+        # npm "npm error notarget ..."), skipping npm's bare error code and log-file lines.
+        errors = [ln for ln in lines if ("error" in ln.lower() or ln.startswith("E:"))
+                  and " code " not in ln and "complete log" not in ln]
+        reason = (errors or lines or [f"exit status {proc.returncode}"])[0]
         raise SourceError(f"cannot fetch {what}: {' '.join(cmd[:3])} failed: {reason}")
 
 
@@ -90,7 +93,7 @@ def _fetch_pip(spec: SourceSpec, work: Path) -> Path:
 
 
 def _fetch_npm(spec: SourceSpec, work: Path) -> Path:
-    _run(["npm", "pack", "--ignore-scripts", "--silent", f"{spec.package}@{spec.version}"],
+    _run(["npm", "pack", "--ignore-scripts", "--loglevel=error", f"{spec.package}@{spec.version}"],
          work, f"{spec.package}@{spec.version} from npm")
     return _only_file(work, ".tgz", spec.label)
 
