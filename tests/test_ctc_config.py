@@ -2,10 +2,8 @@
 work starts with one message per problem."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
 import yaml
 
 from ctc_helpers import CODEC, make_tiny_ctc, run_ctc_here

@@ -2,8 +2,24 @@
 from __future__ import annotations
 
 import json
+import sys
+
+import pytest
 
 from ctc_helpers import cell_ids, current_digests, make_tiny_ctc, run_ctc_here
+
+PLUGIN = "ctc_failing_codecs"
+
+
+@pytest.fixture(autouse=True)
+def scoped_failing_codecs():
+    """The failing codecs exist only during a test of this file (no other test sees them)."""
+    yield
+    from gfvc.codec.registry import _REGISTRY
+
+    for name in ("ctc_test_raising", "ctc_test_crashing"):
+        _REGISTRY.pop(name, None)
+    sys.modules.pop(PLUGIN, None)
 
 
 def _cfg(tmp_path, codec: str, executor: str):
@@ -11,7 +27,7 @@ def _cfg(tmp_path, codec: str, executor: str):
     flag.write_text("fail")
     cfg = make_tiny_ctc(tmp_path, qps=(30, 38), n_seq=2, extra={
         "codecs": [{"name": codec, "rate_points": [30, 38], "options": {"fail_flag": str(flag), "fail_at": 38}}],
-        "plugins": ["ctc_helpers"], "executor": executor, "workers": 2})
+        "plugins": [PLUGIN], "executor": executor, "workers": 2})
     return cfg, flag
 
 

@@ -1,7 +1,7 @@
 """gfvc-ctc / run_ctc.py: run the GFVC common test conditions.
 
 With no arguments it runs the built-in CTC (cfg/ctc/builtin.yaml) on the built-in clips and
-writes the result table, the BD-rate tables and the plots under ctc_runs/builtin/. Run it
+writes the result table, the BD-rate tables and the plots under runs/ctc/builtin/. Run it
 again after a stop (Ctrl-C, kill, a crash, a lost machine): finished cells are kept, the rest
 is computed. Exit status: 0 all cells finished, 1 some cells failed, 2 bad configuration.
 """
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import DEFAULT_CONFIG, EXECUTORS, load_config
+from .config import DEFAULT_CONFIG, EXECUTORS
 from .errors import ConfigError, CtcError
 
 PROG = "gfvc-ctc"
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", type=_csv, metavar="NAME[,NAME]", help="metrics to report")
     p.add_argument("--anchors", type=_csv, metavar="CODEC[,CODEC]", help="anchor codecs of the BD-rate tables")
     p.add_argument("--tests", type=_csv, metavar="CODEC[,CODEC]", help="test codecs of the BD-rate tables")
-    p.add_argument("-o", "--output", type=Path, metavar="FOLDER", help="run folder (default ctc_runs/<name>)")
+    p.add_argument("-o", "--output", type=Path, metavar="FOLDER", help="run folder (default runs/ctc/<name>)")
     p.add_argument("--keep-decoded", action="store_true", help="keep the decoded pictures (.rgb) of every cell")
     p.add_argument("--executor", choices=EXECUTORS, help="where cells run (default local)")
     p.add_argument("-j", "--workers", type=int, metavar="N", help="parallel cells (default: one per core)")

@@ -2,7 +2,7 @@
 
 Schema (every key optional except ``codecs``; see doc/ctc.md)::
 
-    name: builtin                 # names the default output folder ctc_runs/<name>
+    name: builtin                 # names the default output folder runs/ctc/<name>
     sequences:
       builtin: true               # the built-in clips (test_sequences/builtin_manifest.yaml), or
       folder: /data/gfvc_ctc      # a folder of JVET-named files, checked against `list`
@@ -17,7 +17,7 @@ Schema (every key optional except ``codecs``; see doc/ctc.md)::
     metrics: [psnr_y, ssim]
     metric_options: {lpips_vgg: {weights: /path/vgg.pth}}
     bdrate: {anchors: [vvc_anchor], tests: [hevc_anchor]}
-    output: null                  # default: ctc_runs/<name> under the working folder
+    output: null                  # default: runs/ctc/<name> under the working folder
     keep_decoded: false
     executor: local               # local | ray | serial
     workers: null                 # default: one per core
@@ -259,7 +259,7 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
                             f"{', '.join(anchors)} (the run's codecs: {', '.join(labels)})")
 
     output = raw.get("output")
-    output_path = _resolve(base, output) if output else (cwd / "ctc_runs" / name)
+    output_path = _resolve(base, output) if output else (cwd / "runs" / "ctc" / name)
 
     executor = raw.get("executor", "local")
     if executor not in EXECUTORS:
