@@ -295,7 +295,8 @@ def project_payloads(draw):
             n = draw(st.integers(1, 4))
             pictures.append(GeneratedPictureReferences(
                 draw(ids), draw(st.integers(0, 30)), [draw(ids) for _ in range(n)],
-                [draw(st.floats(-2, 2, allow_nan=False)) for _ in range(n)]))
+                # |rs_weight| <= 2^31 - 1 (se(v)): below 2 even at rs_weight_log2_denom 30
+                [draw(st.floats(-1.99, 1.99, allow_nan=False)) for _ in range(n)]))
         msg = ReferenceSelection(draw(ids), draw(st.none() | ids), draw(st.lists(ids, max_size=4)),
                                  pictures)
         expected = copy.deepcopy(msg)

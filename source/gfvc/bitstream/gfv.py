@@ -21,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .quant import coordinate_to_int, element_names, int_dec_sign, int_to_value, matrix_element_to_int, signed_ue
+from .quant import (coordinate_to_int, element_names, int_dec_sign, int_to_value,
+                    matrix_element_to_int, signed_ue)
+from .syntax import inherit
 
 PAYLOAD_TYPE_GFV = 223
 MAX_PRECISION_FACTOR_MINUS1 = 31
@@ -211,15 +213,6 @@ def _nn_and_chroma_key(rw, m: GfvMessage) -> None:
     m.gfv_chroma_key_value, m.gfv_chroma_key_thr_value = values, thresholds
 
 
-def _inherit(rw, m, name: str, inherited) -> None:
-    """Reading: take the inherited value. Writing: the message must already hold it."""
-    if rw.reading:
-        setattr(m, name, inherited)
-    else:
-        rw.check(getattr(m, name) == inherited,
-                 f"{name} = {getattr(m, name)!r} but a predicted message inherits {inherited!r}")
-
-
 def _coordinates(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Optional[_Keypoints]:
     m.gfv_coordinate_present_flag = rw.flag("gfv_coordinate_present_flag",
                                             m.gfv_coordinate_present_flag)
@@ -251,9 +244,9 @@ def _coordinates(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Opt
         ref = reference.keypoints if reference is not None else None
         rw.check(ref is not None, f"gfv_kps_pred_flag = 1 but gfv_id {m.gfv_id} has no "
                                   f"reference keypoints to predict from")
-        _inherit(rw, m, "gfv_coordinate_precision_factor_minus1", ref.precision_minus1)
-        _inherit(rw, m, "gfv_coordinate_z_present_flag", ref.z_present)
-        _inherit(rw, m, "gfv_coordinate_z_max_value_minus1", ref.z_max_minus1)
+        inherit(rw, m, "gfv_coordinate_precision_factor_minus1", ref.precision_minus1)
+        inherit(rw, m, "gfv_coordinate_z_present_flag", ref.z_present)
+        inherit(rw, m, "gfv_coordinate_z_max_value_minus1", ref.z_max_minus1)
         num_kps = len(ref.q[0])
         ref_q = ref.q
     precision = m.gfv_coordinate_precision_factor_minus1 + 1
@@ -345,7 +338,7 @@ def _matrices(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Option
         ref = reference.matrices if reference is not None else None
         rw.check(ref is not None, f"gfv_matrix_pred_flag = 1 but gfv_id {m.gfv_id} has no "
                                   f"reference matrices to predict from")
-        _inherit(rw, m, "gfv_matrix_element_precision_factor_minus1", ref.precision_minus1)
+        inherit(rw, m, "gfv_matrix_element_precision_factor_minus1", ref.precision_minus1)
         if rw.reading:
             sets = [GfvMatrixSet(**dict(zip(_SHAPE_FIELDS, key))) for key in ref.sets]
         else:

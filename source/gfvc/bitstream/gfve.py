@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .gfv import MAX_PRECISION_FACTOR_MINUS1
-from .quant import coordinate_to_int, element_names, int_dec_sign, int_to_value, matrix_element_to_int, signed_ue
+from .quant import (coordinate_to_int, element_names, int_dec_sign, int_to_value,
+                    matrix_element_to_int, signed_ue)
+from .syntax import inherit
 
 PAYLOAD_TYPE_GFVE = 224
 Pupil = Tuple[float, float]
@@ -161,12 +163,9 @@ def _matrices(rw, m: GfveMessage, reference: Optional[_GfveReconstruction]) -> O
         ref = reference.matrices if reference is not None else None
         rw.check(ref is not None, f"gefv_matrix_pred_flag = 1 but gefv_id {m.gefv_id} has no "
                                   f"reference matrices to predict from")
-        if rw.reading:
-            m.gefv_matrix_element_precision_factor_minus1 = ref.precision_minus1
-        else:
-            rw.check(m.gefv_matrix_element_precision_factor_minus1 == ref.precision_minus1
-                     and tuple(_shape(rw, mat, j) for j, mat in enumerate(m.gefv_matrices)) == ref.shapes,
-                     "precision and matrix sizes of a predicted GFVE message must equal the reference's")
+        inherit(rw, m, "gefv_matrix_element_precision_factor_minus1", ref.precision_minus1)
+        rw.check(rw.reading or tuple(_shape(rw, mat, j) for j, mat in enumerate(m.gefv_matrices))
+                 == ref.shapes, "matrix sizes of a predicted GFVE message must equal the reference's")
         shapes, ref_q = list(ref.shapes), ref.q
     precision = m.gefv_matrix_element_precision_factor_minus1 + 1
     given = None if rw.reading else [matrix_element_to_int(v, precision, "gefv matrix element")
@@ -217,11 +216,7 @@ def _pupils(rw, m: GfveMessage, reference: Optional[_GfveReconstruction]) -> Opt
         ref = reference.pupils if reference is not None else None
         rw.check(ref is not None, f"pupil coordinates in a non-base message but gefv_id "
                                   f"{m.gefv_id} has no reference pupils (for their precision)")
-        if rw.reading:
-            m.gefv_pupil_coordinate_precision_factor_minus1 = ref.precision_minus1
-        else:
-            rw.check(m.gefv_pupil_coordinate_precision_factor_minus1 == ref.precision_minus1,
-                     "gefv_pupil_coordinate_precision_factor_minus1 must equal the reference's")
+        inherit(rw, m, "gefv_pupil_coordinate_precision_factor_minus1", ref.precision_minus1)
     precision = m.gefv_pupil_coordinate_precision_factor_minus1 + 1
     left = right = None
     if idx & 1:

@@ -231,7 +231,8 @@ def _ff_read(rbsp: bytes, pos: int, what: str, locate) -> Tuple[int, int]:
 
 
 def parse_sei_payload(payload_type: int, data: bytes, context: SeiContext, trace: bool = False,
-                      locate: Optional[Callable[[int], int]] = None) -> Tuple[PayloadSyntax, object, int, Optional[List[TraceEntry]]]:
+                      locate: Optional[Callable[[int], int]] = None
+                      ) -> Tuple[PayloadSyntax, object, int, Optional[List[TraceEntry]]]:
     """(syntax, payload object, extension bits, trace) of one payload's bytes."""
     reader = SyntaxReader(data, locate, trace)
     entry = SEI_PAYLOADS.get(payload_type)
@@ -261,7 +262,8 @@ def parse_sei_rbsp(rbsp: bytes, context: Optional[SeiContext] = None, trace: boo
         if left == 1 and rbsp[pos] == 0x80:
             return messages
         if left <= 1:
-            what = "no rbsp_trailing_bits" if left == 0 else f"rbsp_trailing_bits is {rbsp[pos]:#04x}, not 0x80"
+            what = ("no rbsp_trailing_bits" if left == 0
+                    else f"rbsp_trailing_bits is {rbsp[pos]:#04x}, not 0x80")
             raise BitstreamError(f"sei_rbsp: {what}", locate(pos))
         start = pos
         payload_type, pos = _ff_read(rbsp, pos, "payloadType", locate)

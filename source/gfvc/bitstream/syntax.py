@@ -49,6 +49,16 @@ class TraceEntry:
     value: Any
 
 
+def inherit(rw, msg: Any, name: str, inherited: Any) -> None:
+    """An element a predicted message does not code: reading takes the inherited value,
+    writing requires the message to hold it already (messages always describe themselves)."""
+    if rw.reading:
+        setattr(msg, name, inherited)
+    else:
+        rw.check(getattr(msg, name) == inherited,
+                 f"{name} = {getattr(msg, name)!r} but a predicted message inherits {inherited!r}")
+
+
 class SyntaxReader:
     """Reads spec descriptors from a byte buffer (one SEI payload or one RBSP)."""
 
