@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -17,38 +18,6 @@ class DecodedVideo:
     codec: str
 
 
-def read_video(path: str | os.PathLike, max_frames: int | None = None) -> DecodedVideo:
-    """Decode the first video stream of a container file to RGB24 frames.
-
-    Raises SequenceError (naming the file) when the file is missing, has no video stream or
-    cannot be decoded.
-    """
-    import av
-
-    if not os.path.exists(path):
-        raise SequenceError(f"{path}: no such file")
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise SequenceError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "NONE"  # frame-exact and deterministic
-            fps = stream.average_rate or stream.guessed_rate
-            frames = []
-            for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if max_frames is not None and len(frames) >= max_frames:
-                    break
-            codec = stream.codec_context.name
-    except SequenceError:
-        raise
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
-        raise SequenceError(f"{path}: cannot decode video ({e})") from None
-    if not frames:
-        raise SequenceError(f"{path}: the video stream holds no decodable frame")
-    return DecodedVideo(np.stack(frames), Fraction(fps) if fps else Fraction(0), codec)
-
-
 @dataclass
 class VideoInfo:
     width: int
@@ -58,14 +27,13 @@ class VideoInfo:
     pix_fmt: str
 
 
-def iter_yuv420_frames(path: str | os.PathLike):
-    """Decode the first video stream to its own 8-bit 4:2:0 planes, in display order.
+@contextmanager
+def _first_video_stream(path: str | os.PathLike):
+    """Open ``path`` and yield ``(container, stream, fps)`` of its first video stream.
 
-    Yields ``(info, y, u, v)`` with uint8 planes (H, W), (H/2, W/2) x2. Unlike
-    :func:`read_video`, no pixel-format conversion happens inside FFmpeg (whose swscale picks
-    CPU-specific code): callers convert to RGB with :mod:`gfvc.io.colour`, so the result is the
-    same bytes on every machine. Single-threaded decoding keeps frame order and bytes fixed.
-    Raises SequenceError (naming the file) for a missing, undecodable or non-4:2:0 video.
+    Decoding is single-threaded (frame-exact and deterministic). Any PyAV/FFmpeg failure, in
+    opening or in the decoding done inside the ``with`` block, becomes a SequenceError that
+    names the file.
     """
     import av
 
@@ -77,20 +45,50 @@ def iter_yuv420_frames(path: str | os.PathLike):
                 raise SequenceError(f"{path}: no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "NONE"
-            fps = stream.average_rate or stream.guessed_rate
-            info = None
-            for frame in container.decode(stream):
-                if frame.format.name not in ("yuv420p", "yuvj420p"):
-                    raise SequenceError(f"{path}: decodes to {frame.format.name}, expected 8-bit 4:2:0")
-                if info is None:
-                    info = VideoInfo(frame.width, frame.height, Fraction(fps) if fps else Fraction(0),
-                                     stream.codec_context.name, frame.format.name)
-                planes = []
-                for p in frame.planes:
-                    rows = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
-                    planes.append(rows[:, :p.width].copy())
-                yield info, planes[0], planes[1], planes[2]
+            rate = stream.average_rate or stream.guessed_rate
+            yield container, stream, Fraction(rate) if rate else Fraction(0)
     except SequenceError:
         raise
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as e:
         raise SequenceError(f"{path}: cannot decode video ({e})") from None
+
+
+def read_video(path: str | os.PathLike, max_frames: int | None = None) -> DecodedVideo:
+    """Decode the first video stream of a container file to RGB24 frames.
+
+    Raises SequenceError (naming the file) when the file is missing, has no video stream or
+    cannot be decoded.
+    """
+    frames = []
+    with _first_video_stream(path) as (container, stream, fps):
+        for frame in container.decode(stream):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if max_frames is not None and len(frames) >= max_frames:
+                break
+        codec = stream.codec_context.name
+    if not frames:
+        raise SequenceError(f"{path}: the video stream holds no decodable frame")
+    return DecodedVideo(np.stack(frames), fps, codec)
+
+
+def iter_yuv420_frames(path: str | os.PathLike):
+    """Decode the first video stream to its own 8-bit 4:2:0 planes, in display order.
+
+    Yields ``(info, y, u, v)`` with uint8 planes (H, W), (H/2, W/2) x2. Unlike
+    :func:`read_video`, no pixel-format conversion happens inside FFmpeg (whose swscale picks
+    CPU-specific code): callers convert to RGB with :mod:`gfvc.io.colour`, so the result is the
+    same bytes on every machine. Single-threaded decoding keeps frame order and bytes fixed.
+    Raises SequenceError (naming the file) for a missing, undecodable or non-4:2:0 video.
+    """
+    with _first_video_stream(path) as (container, stream, fps):
+        info = None
+        for frame in container.decode(stream):
+            if frame.format.name not in ("yuv420p", "yuvj420p"):
+                raise SequenceError(f"{path}: decodes to {frame.format.name}, expected 8-bit 4:2:0")
+            if info is None:
+                info = VideoInfo(frame.width, frame.height, fps, stream.codec_context.name, frame.format.name)
+            planes = []
+            for p in frame.planes:
+                rows = np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)
+                planes.append(rows[:, :p.width].copy())
+            yield info, planes[0], planes[1], planes[2]
