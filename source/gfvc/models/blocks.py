@@ -219,11 +219,14 @@ class UpBlock2d(SameBlock2d):
 class Encoder(nn.Module):
     """Hourglass encoder; forward returns the list [x, d1, ..., dn] of all scales."""
 
+    # The 3-D hourglass (gfvc.models.blocks3d.Encoder3d) only swaps the block type.
+    down_block_type: type = DownBlock2d
+
     def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3, max_features: int = 256):
         super().__init__()
         self.down_blocks = nn.ModuleList(
-            DownBlock2d(in_features if i == 0 else min(max_features, block_expansion * (2 ** i)),
-                        min(max_features, block_expansion * (2 ** (i + 1))), kernel_size=3, padding=1)
+            self.down_block_type(in_features if i == 0 else min(max_features, block_expansion * (2 ** i)),
+                                 min(max_features, block_expansion * (2 ** (i + 1))), kernel_size=3, padding=1)
             for i in range(num_blocks))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:

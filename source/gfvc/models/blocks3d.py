@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gfvc.models.blocks import DownBlock2d, ResBlock2d
+from gfvc.models.blocks import DownBlock2d, Encoder, ResBlock2d
 
 
 def make_coordinate_grid_3d(spatial_size: Sequence[int], dtype=torch.float32,
@@ -80,22 +80,10 @@ def _level_features(block_expansion: int, max_features: int, level: int) -> int:
     return min(max_features, block_expansion * (2 ** level))
 
 
-class Encoder3d(nn.Module):
-    """Hourglass encoder; returns the input and every level's output (for the skips)."""
+class Encoder3d(Encoder):
+    """Hourglass encoder on 3-D volumes; returns the input and every level's output (for the skips)."""
 
-    def __init__(self, block_expansion: int, in_features: int, num_blocks: int = 3,
-                 max_features: int = 256):
-        super().__init__()
-        self.down_blocks = nn.ModuleList(
-            DownBlock3d(in_features if i == 0 else _level_features(block_expansion, max_features, i),
-                        _level_features(block_expansion, max_features, i + 1))
-            for i in range(num_blocks))
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        outs = [x]
-        for block in self.down_blocks:
-            outs.append(block(outs[-1]))
-        return outs
+    down_block_type = DownBlock3d
 
 
 class Decoder3d(nn.Module):
