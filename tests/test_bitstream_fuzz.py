@@ -5,7 +5,7 @@ A seeded mutation loop (bit flips, byte overwrites, insertions, deletions, trunc
 an unknown payload type. Every outcome must be a clean parse or the project's
 BitstreamError with a byte offset inside the stream; gfvc-seidump's main (called in-process)
 must return 0 or 1. Any other exception or a slow iteration fails the test. The 100,000-stream
-run is marked slow; CI runs 10,000. Figures: doc/benchmarks/bitstream.md.
+run is marked slow; CI runs 10,000. Figures: doc/benchmarks.md ("Bitstream").
 """
 from __future__ import annotations
 

@@ -86,7 +86,7 @@ def test_codec_detection_and_wrapper_script(tmp_path):
 
 def test_parsing_250_pictures_with_one_gfv_sei_each_is_fast():
     """FOMM-sized messages (10 keypoints + 10 Jacobians), predicted after the base.
-    The measured figure is recorded in doc/benchmarks/bitstream.md; the bound here only
+    The measured figure is recorded in doc/benchmarks.md ("Bitstream"); the bound here only
     catches gross regressions on a loaded CI machine."""
     ctx = SeiContext()
     nals = []

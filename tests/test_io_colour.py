@@ -1,6 +1,6 @@
 """RGB <-> YUV 4:2:0 conversion: standard values, round-trip bounds, agreement with OpenCV.
 
-Bounds measured on this code (doc/benchmarks/sequences.md):
+Bounds measured on this code (doc/benchmarks.md ("Sequences")):
 - 2x2-constant blocks (chroma subsampling loses nothing), all 256**3 colours:
   bt601_limited max |error| 2 (60.5 % exact, 39.4 % off by 1, 0.12 % off by 2);
   bt709_full max |error| 1 (67.4 % exact).

@@ -1,7 +1,7 @@
-"""Measure the built-in base layer and write doc/benchmarks/baselayer.md.
+"""Measure the built-in base layer; prints the "Base layer" section of doc/benchmarks.md.
 
   python -m gfvc.baselayer.benchmark [--clip test_sequences/builtin/NAME_256x256_25_8bit_444.rgb]
-                                     [--frames 25] [--out doc/benchmarks/baselayer.md]
+                                     [--frames 25] [--out FILE]
 
 Key pictures: the clip's first frame coded intra at QP 22/32/42/52 (x265: 51, its top QP).
 Anchors: hevc_anchor (x265, low-delay P) and vvc_anchor (vvenc, low-delay B) over the first
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m gfvc.baselayer.benchmark")
     p.add_argument("--clip", type=Path, help="JVET-named .rgb clip (default: the astronaut stand-in)")
     p.add_argument("--frames", type=int, default=25)
-    p.add_argument("--out", type=Path, default=Path("doc/benchmarks/baselayer.md"))
+    p.add_argument("--out", type=Path, default=None,
+                   help="write the Markdown section to FILE (default: standard output)")
     args = p.parse_args(argv)
     if args.clip:
         frames, what = read_sequence(args.clip, args.frames), f"`{args.clip.name}`, first {args.frames} frames"
@@ -119,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         *anchors,
         "",
     ])
-    atomic_write_bytes(args.out, text.encode())
+    if args.out is not None:
+        atomic_write_bytes(args.out, text.encode())
     print(text)
     return 0
 
