@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .quant import (coordinate_to_int, element_names, int_dec_sign, int_to_value,
+from .quant import (coordinate_to_int, int_to_value, matrix_elements,
                     matrix_element_to_int, signed_ue)
 from .syntax import inherit
 
@@ -348,30 +348,13 @@ def _matrices(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Option
         shapes, ref_q = ref.shapes, ref.q
     precision = m.gfv_matrix_element_precision_factor_minus1 + 1
     prefix = "gfv_matrix_delta_element" if m.gfv_matrix_pred_flag else "gfv_matrix_element"
-    plain_names = element_names(prefix)
     all_q = []
     for t, (ms, (count, height, width)) in enumerate(zip(sets, shapes)):
         given = None if rw.reading else _flatten_matrices(rw, ms, t, count, height, width, precision)
-        q: List[int] = []
-        n = 0
-        matrices = []
-        for j in range(count):
-            rows = []
-            for h in range(height):
-                row = []
-                for w in range(width):
-                    predictor = ref_q[t][n] if ref_q is not None else 0
-                    delta = None if given is None else given[n] - predictor
-                    names = element_names(prefix, f"[{t}][{j}][{h}][{w}]") \
-                        if rw.indexed_names else plain_names
-                    delta = int_dec_sign(rw, names, precision, m.gfv_matrix_pred_flag, delta)
-                    value = predictor + delta
-                    q.append(value)
-                    row.append(int_to_value(value, precision))
-                    n += 1
-                rows.append(row)
-            matrices.append(rows)
-        ms.matrices = matrices
+        # HM quirk: the delta's fraction is ue(v) in predicted messages (gfv_sei.md).
+        ms.matrices, q = matrix_elements(rw, prefix, f"[{t}]", [(height, width)] * count, precision,
+                                         bool(m.gfv_matrix_pred_flag), given,
+                                         ref_q[t] if ref_q is not None else None)
         all_q.append(tuple(q))
     m.gfv_matrix_sets = sets
     return _Matrices(m.gfv_matrix_element_precision_factor_minus1,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from .gfv import MAX_PRECISION_FACTOR_MINUS1
-from .quant import (coordinate_to_int, element_names, int_dec_sign, int_to_value,
+from .quant import (coordinate_to_int, int_to_value, matrix_elements,
                     matrix_element_to_int, signed_ue)
 from .syntax import inherit
 
@@ -171,26 +171,7 @@ def _matrices(rw, m: GfveMessage, reference: Optional[_GfveReconstruction]) -> O
     given = None if rw.reading else [matrix_element_to_int(v, precision, "gefv matrix element")
                                      for mat in m.gefv_matrices for row in mat for v in row]
     prefix = "gefv_matrix_delta_element" if pred else "gefv_matrix_element"
-    plain_names = element_names(prefix)
-    q: List[int] = []
-    matrices = []
-    n = 0
-    for j, (height, width) in enumerate(shapes):
-        rows = []
-        for h in range(height):
-            row = []
-            for w in range(width):
-                predictor = ref_q[n] if ref_q is not None else 0
-                delta = None if given is None else given[n] - predictor
-                names = element_names(prefix, f"[{j}][{h}][{w}]") \
-                    if rw.indexed_names else plain_names
-                delta = int_dec_sign(rw, names, precision, False, delta)
-                q.append(predictor + delta)
-                row.append(int_to_value(predictor + delta, precision))
-                n += 1
-            rows.append(row)
-        matrices.append(rows)
-    m.gefv_matrices = matrices
+    m.gefv_matrices, q = matrix_elements(rw, prefix, "", shapes, precision, False, given, ref_q)
     return _GfveMatrices(m.gefv_matrix_element_precision_factor_minus1, tuple(shapes), tuple(q))
 
 

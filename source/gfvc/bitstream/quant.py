@@ -8,7 +8,7 @@ and encoder and decoder hold identical integers (closed loop, no float drift).
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from .errors import BitstreamError
 from .syntax import UE_MAX
@@ -90,3 +90,34 @@ def int_dec_sign(rw, names: Tuple[str, str, str], precision: int, dec_ue: bool,
     if a:
         rw.flag(sign_name, value < 0)
     return value
+
+
+def matrix_elements(rw, prefix: str, index_prefix: str, shapes: Sequence[Tuple[int, int]], precision: int,
+                    dec_ue: bool, given: Optional[Sequence[int]], predictors: Optional[Sequence[int]]
+                    ) -> Tuple[List[List[List[float]]], List[int]]:
+    """The element loop shared by GFV and GFVE: matrices of ``shapes`` ((height, width) each),
+    elements in order matrix j, row h, column w, each coded as int/dec/sign of its difference
+    to ``predictors[n]`` (0 without prediction). ``given`` holds the writer's quantised values.
+
+    Returns the reconstructed matrices and their quantised values in coding order.
+    """
+    plain_names = element_names(prefix)
+    q: List[int] = []
+    matrices = []
+    n = 0
+    for j, (height, width) in enumerate(shapes):
+        rows = []
+        for h in range(height):
+            row = []
+            for w in range(width):
+                predictor = predictors[n] if predictors is not None else 0
+                delta = None if given is None else given[n] - predictor
+                names = element_names(prefix, f"{index_prefix}[{j}][{h}][{w}]") \
+                    if rw.indexed_names else plain_names
+                value = predictor + int_dec_sign(rw, names, precision, dec_ue, delta)
+                q.append(value)
+                row.append(int_to_value(value, precision))
+                n += 1
+            rows.append(row)
+        matrices.append(rows)
+    return matrices, q
