@@ -8,6 +8,7 @@ one ConfigError carrying all of them. Only a configuration without problems reac
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,12 @@ def _check_output(path: Path) -> str | None:
         return f"output folder {path}: {p} exists and is not a folder"
     if not os.access(p, os.W_OK | os.X_OK):
         return f"output folder {path}: {p} is not writable"
+    # os.access says yes to root everywhere and knows nothing of read-only or pseudo file
+    # systems (/proc): make and remove an empty folder to be sure (nothing is left behind).
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".gfvc-write-check-", dir=p))
+    except OSError as e:
+        return f"output folder {path}: cannot create anything in {p} ({e.strerror or e})"
     if path.exists():
         for sub in ("cells", "failures", "logs", "results"):
             q = path / sub
