@@ -9,6 +9,7 @@ import torch
 import yaml
 
 from gfvc.models import build_model
+from gfvc.models.checkpoint import state_dict_layout
 
 ATOL, RTOL = 1e-5, 1e-4
 
@@ -63,3 +64,21 @@ def assert_outputs_match(actual: dict, expected: dict, skip_prefixes: tuple = ()
         torch.testing.assert_close(actual[name], ref, atol=ATOL, rtol=RTOL, msg=lambda m: f"{name}: {m}")
         compared.append(name)
     return compared
+
+
+def assert_official_structure(fixtures_root: Path, model: str, family: str, **options):
+    """Build the official-size ``family`` on the meta device and check every sub-module against
+    ``official_state_dict_shapes.json``: state_dict keys/order/shapes/dtypes, parameter, buffer and
+    entry counts, the checkpoint's top-level keys and the total. Returns (model, structure)."""
+    structure = official_structure(fixtures_root, model)
+    net = build_official_on_meta(fixtures_root, model, family, **options)
+    assert list(net.network_names) == structure["checkpoint_top_level_keys_read_by_loader"]
+    for name in net.network_names:
+        module = getattr(net, name)
+        counts = structure["submodules"][name]["param_counts"]
+        assert state_dict_layout(module) == expected_layout(structure, name), name
+        assert num_parameters(module) == counts["num_parameters"], name
+        assert sum(b.numel() for b in module.buffers()) == counts["num_buffer_elements"], name
+        assert len(module.state_dict()) == counts["num_state_dict_entries"], name
+    assert num_parameters(net) == structure["total_num_parameters"]
+    return net, structure
