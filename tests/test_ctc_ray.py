@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pytest
+import ray  # a pinned requirement: missing means a broken install, which must fail, not skip
 
 from ctc_helpers import CODEC, cell_ids, make_tiny_ctc, run_ctc_here, table_bytes
-
-ray = pytest.importorskip("ray")
 
 
 @pytest.fixture
