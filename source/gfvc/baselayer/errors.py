@@ -2,8 +2,10 @@
 tool failed, ends with the last lines the tool itself printed (its own words)."""
 from __future__ import annotations
 
+from ..errors import GfvcError
 
-class BaseLayerError(RuntimeError):
+
+class BaseLayerError(GfvcError, RuntimeError):
     """A base-layer encode or decode could not be done.
 
     ``tool`` names the program or library that was asked; ``stderr_tail`` holds the last lines

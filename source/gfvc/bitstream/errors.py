@@ -1,10 +1,11 @@
 """The one exception the bitstream layer raises for malformed or unwritable data."""
 from __future__ import annotations
 
+from ..errors import GfvcError
 from typing import Optional
 
 
-class BitstreamError(ValueError):
+class BitstreamError(GfvcError, ValueError):
     """A stream or syntax structure that violates the syntax, with the byte offset of the fault.
 
     ``offset`` is the byte position in the Annex-B stream (or in the buffer that was being

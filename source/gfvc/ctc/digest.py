@@ -15,36 +15,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..io import atomic_write_bytes
-
-
-def canonical_json(value: Any) -> bytes:
-    """One byte string per value: sorted keys, no spaces, no NaN (which has no JSON form)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
-                      allow_nan=False, default=_json_default).encode()
-
-
-def _json_default(obj):
-    # numpy scalars and paths appear in codec settings; give them their plain JSON form
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, os.PathLike):
-        return os.fspath(obj)
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+from ..files import atomic_write_bytes, canonical_json, sha256_file  # noqa: F401 - re-exported
 
 
 def digest_of(value: Any) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 class FileHashCache:

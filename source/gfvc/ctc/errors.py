@@ -1,8 +1,10 @@
 """Errors of the CTC runner."""
 from __future__ import annotations
 
+from ..errors import GfvcError
 
-class CtcError(Exception):
+
+class CtcError(GfvcError):
     """A CTC run cannot go on; the message says why in one line."""
 
 

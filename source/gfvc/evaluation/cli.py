@@ -10,6 +10,7 @@ rd_<metric>.png, rd_<metric>_per_sequence.png and inputs.json (the inputs' prove
 """
 from __future__ import annotations
 
+from ..errors import GfvcError
 import argparse
 import json
 import sys
@@ -24,7 +25,7 @@ from .tables import ReportError
 PROG = "gfvc-bdrate"
 
 
-class CliError(ValueError):
+class CliError(GfvcError, ValueError):
     pass
 
 

@@ -8,6 +8,7 @@ so the same table always gives the same bytes.
 """
 from __future__ import annotations
 
+from ..errors import GfvcError
 import csv
 import io
 import json
@@ -30,7 +31,7 @@ CLASS_BY_PREFIX = {"VOXCELEB_": "VoxCeleb", "CFVQA_": "CFVQA"}
 ALL_CLASSES = "All"
 
 
-class ResultFormatError(ValueError):
+class ResultFormatError(GfvcError, ValueError):
     """A result store that does not follow the format; the message names the file and row."""
 
 

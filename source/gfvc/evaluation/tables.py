@@ -7,6 +7,7 @@ over a subset would not be comparable with other contributions.
 """
 from __future__ import annotations
 
+from ..errors import GfvcError
 import csv
 import io
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ KINDS = {"rate": ("BD-rate", "%", 4), "quality": ("BD-quality", "", 6)}
 AVERAGE = "Average"
 
 
-class ReportError(ValueError):
+class ReportError(GfvcError, ValueError):
     """The report cannot be made from these inputs (unknown codec or metric...)."""
 
 

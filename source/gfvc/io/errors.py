@@ -1,7 +1,10 @@
 """Errors raised by gfvc.io. Every message names the file it is about."""
+from __future__ import annotations
+
+from ..errors import GfvcError
 
 
-class SequenceError(ValueError):
+class SequenceError(GfvcError, ValueError):
     """A sequence file or name does not match what was asked for (size, frame count, format)."""
 
 

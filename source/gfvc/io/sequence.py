@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..files import atomic_write_bytes  # noqa: F401 - re-exported by gfvc.io
 from .errors import SequenceError
 
 # {NAME}_{W}x{H}_{FPS}_{BITS}bit_{444|420}.{rgb|yuv}; NAME may itself contain underscores.
@@ -174,35 +174,6 @@ def read_yuv420(path: str | os.PathLike, width: int, height: int, num_frames: in
         f.seek(start * fb)
         data = f.read(n * fb)
     return Yuv420.frombuffer(data, width, height)
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _current_umask()
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write a file so that readers see either the old file or the whole new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def rgb_to_planar_bytes(frames: np.ndarray) -> bytes:

@@ -6,6 +6,7 @@ as JVET reports sequence PSNR). Deep metrics run batched on torch tensors, on CU
 """
 from __future__ import annotations
 
+from ..errors import GfvcError
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -15,11 +16,11 @@ import numpy as np
 COLOUR_SPACES = ("rgb", "yuv420", "y")
 
 
-class MetricError(ValueError):
+class MetricError(GfvcError, ValueError):
     """Bad input to a metric (shape, dtype, unknown name or option)."""
 
 
-class MetricUnavailable(RuntimeError):
+class MetricUnavailable(GfvcError, RuntimeError):
     """A metric cannot run here (weights missing or unreadable, tool missing); ``reason`` says why."""
 
     def __init__(self, reason: str):

@@ -17,6 +17,7 @@ list of references with their parameters and temporal weights, but keep this cal
 """
 from __future__ import annotations
 
+from ..errors import GfvcError
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -26,7 +27,7 @@ from torch import nn
 from .checkpoint import load_checkpoint
 
 
-class ModelConfigError(Exception):
+class ModelConfigError(GfvcError):
     """The model_params of a configuration are missing something or hold an invalid value."""
 
 

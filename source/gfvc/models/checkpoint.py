@@ -8,6 +8,7 @@ ran with.
 """
 from __future__ import annotations
 
+from ..errors import GfvcError
 import hashlib
 import io
 import lzma
@@ -23,7 +24,7 @@ XZ_MAGIC = b"\xfd7zXZ\x00"
 MAX_LISTED_PROBLEMS = 3
 
 
-class CheckpointError(Exception):
+class CheckpointError(GfvcError):
     """A checkpoint that cannot be read or does not fit the model; the message names the file and key."""
 
 

@@ -14,6 +14,7 @@ Exit status: 0 when every family was measured, 1 otherwise, 2 on bad arguments.
 """
 from __future__ import annotations
 
+from ..errors import GfvcError
 import argparse
 import json
 import sys
@@ -30,7 +31,7 @@ from .registry import UnknownFamilyError, build_model, read_model_params
 DEFAULT_MRDAC_REFERENCES = (1, 2, 4)
 
 
-class ComplexityError(Exception):
+class ComplexityError(GfvcError):
     """A family could not be measured (its module is missing or its forward pass failed)."""
 
 

@@ -6,6 +6,7 @@ config (with a ``model_params`` section) or the ``model_params`` section itself.
 """
 from __future__ import annotations
 
+from ..errors import GfvcError
 import importlib
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -40,7 +41,7 @@ CODEC_FAMILIES = {
 _FAMILIES: dict[str, type[FaceModel]] = {}
 
 
-class UnknownFamilyError(KeyError):
+class UnknownFamilyError(GfvcError, KeyError):
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0])
 
