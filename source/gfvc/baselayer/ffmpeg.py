@@ -103,11 +103,12 @@ class FfmpegBackend(Backend):
             pix_fmt, data = self.input_pix_fmt, _yuv_bytes(pictures, self.input_pix_fmt.endswith("10le"))
         return ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-s", f"{w}x{h}", "-r", f"{fps:g}", "-i", "pipe:0"], data
 
-    def _encode(self, pictures: Pictures, qp: int, structure: str, fps: float) -> EncodeResult:
+    def _encode(self, pictures: Pictures, qp: int, structure: str, fps: float,
+                intra_qp: int | None = None) -> EncodeResult:
         in_args, data = self._input_args(pictures, fps)
         cmd = ([self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-fflags", "+bitexact"] + in_args
                + ["-frames:v", str(picture_count(pictures)), "-threads", "1", "-c:v", self.encoder_name,
-                  "-preset", self.preset] + self.codec_args(qp, structure)
+                  "-preset", self.preset] + self.codec_args(qp, structure, intra_qp)
                + ["-f", self.muxer, "pipe:1"])
         run = run_tool(cmd, tool=f"ffmpeg/{self.encoder_name}", stdin=data, what="encode")
         if not run.stdout:
@@ -116,10 +117,11 @@ class FfmpegBackend(Backend):
         w, h = picture_size(pictures)
         stdin = (f"{picture_count(pictures)} raw {in_args[3]} pictures {w}x{h} on stdin; Annex-B stream on stdout")
         return EncodeResult(run.stdout, access_unit_sizes(run.stdout, self.codec), run.seconds, run.command,
-                            dict(self.settings(), qp=qp, structure=structure, fps=fps, io=stdin))
+                            dict(self.settings(), qp=qp, intra_qp=qp if intra_qp is None else intra_qp,
+                                 structure=structure, fps=fps, io=stdin))
 
-    def codec_args(self, qp: int | str, structure: str) -> list[str]:
-        """The encoder's options for a QP (or a placeholder) and a structure."""
+    def codec_args(self, qp: int | str, structure: str, intra_qp: int | None = None) -> list[str]:
+        """The encoder's options for a QP (or a placeholder), a structure and an intra-picture QP."""
         raise NotImplementedError
 
     def decode(self, bitstream: bytes, width: int, height: int, expected_frames: int | None = None,
@@ -137,15 +139,18 @@ class X265Backend(FfmpegBackend):
     encoder_name = "libx265"
     muxer = "hevc"
 
-    def structure_options(self, structure: str, qp: int | str) -> str:
-        common = (f"qp={qp}:ipratio=1:pbratio=1:aq-mode=0:scenecut=0:info=0:pools=none:frame-threads=1"
+    def structure_options(self, structure: str, qp: int | str, intra_qp: int | None = None) -> str:
+        # x265 codes I slices at qp - 6*log2(ipratio): an exact power of two gives the intra QP
+        # (checked: the first picture's bytes equal a one-picture encode at intra_qp)
+        ipratio = "1" if intra_qp is None else f"{2.0 ** ((int(qp) - intra_qp) / 6.0):.9f}"
+        common = (f"qp={qp}:ipratio={ipratio}:pbratio=1:aq-mode=0:scenecut=0:info=0:pools=none:frame-threads=1"
                   ":log-level=error")
         if structure == "intra":
             return common + ":keyint=1:min-keyint=1"
         return common + ":keyint=-1:bframes=0:ref=4:open-gop=0"
 
-    def codec_args(self, qp: int | str, structure: str) -> list[str]:
-        return ["-x265-params", self.structure_options(structure, qp)]
+    def codec_args(self, qp: int | str, structure: str, intra_qp: int | None = None) -> list[str]:
+        return ["-x265-params", self.structure_options(structure, qp, intra_qp)]
 
 
 class VvencBackend(FfmpegBackend):
@@ -158,14 +163,16 @@ class VvencBackend(FfmpegBackend):
     muxer = "vvc"
     input_pix_fmt = "yuv420p10le"
 
-    def structure_options(self, structure: str, qp: int | str) -> str:
-        common = "Threads=1:IntraQPOffset=0:BIM=0:MCTF=0"
+    def structure_options(self, structure: str, qp: int | str, intra_qp: int | None = None) -> str:
+        offset = 0 if intra_qp is None else intra_qp - int(qp)
+        common = f"Threads=1:IntraQPOffset={offset}:BIM=0:MCTF=0"
         if structure == "intra":
             return common + ":GOPSize=1:IntraPeriod=1:DecodingRefreshType=cra"
         return common + ":GOPSize=8:PicReordering=0:DecodingRefreshType=none:IntraPeriod=-1"
 
-    def codec_args(self, qp: int | str, structure: str) -> list[str]:
-        return ["-b:v", "0", "-qp", str(qp), "-qpa", "0", "-vvenc-params", self.structure_options(structure, qp)]
+    def codec_args(self, qp: int | str, structure: str, intra_qp: int | None = None) -> list[str]:
+        return ["-b:v", "0", "-qp", str(qp), "-qpa", "0", "-vvenc-params",
+                self.structure_options(structure, qp, intra_qp)]
 
 
 _VERSION_PROBES = {

@@ -121,13 +121,21 @@ class Backend(ABC):
     qp_max: int = 51
     rgb_ok: bool = False  # codes RGB 4:4:4 (as GBR) besides YUV 4:2:0
 
-    def encode(self, pictures: Pictures, qp: int, structure: str, fps: float = 25) -> EncodeResult:
+    def encode(self, pictures: Pictures, qp: int, structure: str, fps: float = 25,
+               intra_qp: int | None = None) -> EncodeResult:
+        """``intra_qp``: the QP of the first (intra) picture when it differs from ``qp`` (HDAC codes
+        its key picture as the base layer's IRAP at the key QP); None: every picture at ``qp``."""
         self.check_structure(structure)
         qp = check_qp(qp, self.qp_max, self.codec.upper())
+        if intra_qp is not None:
+            intra_qp = check_qp(intra_qp, self.qp_max, self.codec.upper())
+            if intra_qp == qp:
+                intra_qp = None
         check_pictures(pictures, self.name, self.rgb_ok)
         if not fps or fps <= 0:
             raise ValueError(f"{self.name}: frame rate must be positive, got {fps!r}")
-        result = self._encode(pictures, qp, structure, fps)
+        result = self._encode(pictures, qp, structure, fps) if intra_qp is None else \
+            self._encode(pictures, qp, structure, fps, intra_qp=intra_qp)
         check_picture_count(result.num_pictures, picture_count(pictures), self.name, "encoder")
         return result
 

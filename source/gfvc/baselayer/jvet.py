@@ -110,7 +110,8 @@ class JvetBackend(Backend):
         return {"backend": self.name, "codec": self.codec, "encoder": str(self._encoder),
                 "decoder": str(self._decoder), "structure_cfgs": cfgs, "output_bit_depth": self.output_bit_depth}
 
-    def _encode(self, pictures: Pictures, qp: int, structure: str, fps: float) -> EncodeResult:
+    def _encode(self, pictures: Pictures, qp: int, structure: str, fps: float,
+                intra_qp: int | None = None) -> EncodeResult:
         exe = self._exe("encoder")
         cfg = self.structure_cfg(structure)
         w, h = picture_size(pictures)
@@ -126,6 +127,8 @@ class JvetBackend(Backend):
             seq.write_text(seq_text)
             out = tmp / "stream.bin"
             cmd = [exe, "-c", str(cfg), "-c", str(seq), "-i", str(src), "-b", str(out), "-q", str(qp)]
+            if intra_qp is not None:
+                cmd.append(f"--IntraQPOffset={intra_qp - qp}")
             run = run_tool(cmd, tool=f"{self.family.upper()} {self.encoder_app}", cwd=tmp, what="encode")
             bitstream = out.read_bytes() if out.is_file() else b""
         if not bitstream:

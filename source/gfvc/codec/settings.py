@@ -1,0 +1,194 @@
+"""Settings of a GFVC codec (what a codec YAML's ``options`` hold), validated in one place.
+
+Every problem is reported at once, one line each, before any work starts. ``--set
+dotted.key=value`` overrides are parsed as YAML scalars (``--set refresh.threshold=30``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+from ..errors import GfvcError
+from ..files import load_yaml_file, parse_yaml_text
+from .pictures import KEY_FORMATS, OUTPUT_ROUNDING
+
+FAMILIES = ("fomm", "cfte", "fv2v", "dac", "hdac", "mrdac", "rdac", "rdac_plus")
+CARRIAGES = ("sei_only", "per_picture")
+HASH_MODES = ("sequence", "picture", "none")
+REFRESH_METRICS = ("psnr",)
+
+
+class CodecSettingsError(GfvcError, ValueError):
+    """Codec settings with problems; ``problems`` lists each, one line."""
+
+    def __init__(self, problems: List[str], source: str = "codec settings"):
+        self.problems = list(problems)
+        super().__init__(f"{source}: " + "; ".join(self.problems))
+
+
+@dataclass
+class RefreshSettings:
+    """Adaptive key-picture refresh: a new key picture when the mean PSNR (RGB, peak 255) of the
+    last ``window`` generated pictures of the current segment falls below ``threshold`` dB.
+    0 switches it off (the CTC default, as the reference's threshold 0)."""
+
+    threshold: float = 0.0
+    window: int = 8
+    metric: str = "psnr"
+
+
+@dataclass
+class GfvcSettings:
+    family: str = "dac"
+    model_config: Optional[str] = None
+    checkpoint: Optional[str] = None
+    key_qp: int = 32
+    bl_qp: int = 42                        # HDAC's base-layer QP (the key picture is its IRAP at key_qp)
+    backend: str = "x265"                  # base-layer backend: x265, vvenc, hm, vtm
+    preset: Optional[str] = None
+    base_decoder: str = "pyav"
+    key_format: str = "yuv420_bt601_limited"
+    carriage: str = "sei_only"
+    messages_per_nal: int = 0             # GFV messages per SEI NAL unit in sei_only (0: all in one)
+    key_period: int = 0                    # a key picture every N pictures (0: frame 0 only)
+    refresh: RefreshSettings = field(default_factory=RefreshSettings)
+    precision: Optional[int] = None        # parameter precision factor P (None: the family's default)
+    picture_hash: str = "sequence"
+    output_rounding: str = "truncate"
+    synthesis_batch: int = 8
+    gfv_id: int = 0
+
+    @property
+    def is_hdac(self) -> bool:
+        return self.family == "hdac"
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self, source: str = "codec settings") -> "GfvcSettings":
+        p: List[str] = []
+        if self.family not in FAMILIES:
+            p.append(f"family {self.family!r} is not one of {', '.join(FAMILIES)}")
+        for name, value, lo, hi in (("key_qp", self.key_qp, 0, 63), ("bl_qp", self.bl_qp, 0, 63),
+                                    ("messages_per_nal", self.messages_per_nal, 0, 1 << 16),
+                                    ("key_period", self.key_period, 0, 1 << 30),
+                                    ("synthesis_batch", self.synthesis_batch, 1, 256),
+                                    ("gfv_id", self.gfv_id, 0, 1 << 16),
+                                    ("refresh.window", self.refresh.window, 1, 1 << 16)):
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                p.append(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
+        if self.precision is not None and (isinstance(self.precision, bool) or not isinstance(self.precision, int)
+                                           or not 1 <= self.precision <= 32):
+            p.append(f"precision must be an integer 1..32 or null, got {self.precision!r}")
+        for name, value, allowed in (("key_format", self.key_format, tuple(KEY_FORMATS)),
+                                     ("carriage", self.carriage, CARRIAGES),
+                                     ("picture_hash", self.picture_hash, HASH_MODES),
+                                     ("output_rounding", self.output_rounding, OUTPUT_ROUNDING),
+                                     ("refresh.metric", self.refresh.metric, REFRESH_METRICS),
+                                     ("backend", self.backend, ("x265", "vvenc", "hm", "vtm"))):
+            if value not in allowed:
+                p.append(f"{name} {value!r} is not one of {', '.join(allowed)}")
+        if not isinstance(self.refresh.threshold, (int, float)) or isinstance(self.refresh.threshold, bool) \
+                or self.refresh.threshold < 0:
+            p.append(f"refresh.threshold must be a number >= 0, got {self.refresh.threshold!r}")
+        if self.is_hdac and self.carriage != "per_picture":
+            # HDAC's drive pictures are base-layer pictures: each generated picture has its AU
+            self.carriage = "per_picture"
+        if self.is_hdac and self.refresh.threshold:
+            p.append("hdac has no adaptive refresh (its base layer is coded ahead of synthesis): "
+                     "set refresh.threshold to 0 and use key_period")
+        if self.key_format == "gbr444" and self.backend == "vvenc":
+            p.append("key_format gbr444 needs an RGB-capable base layer (x265, hm or vtm), not vvenc")
+        if p:
+            raise CodecSettingsError(p, source)
+        return self
+
+
+def _set_dotted(data: Dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    cur = data
+    for k in keys[:-1]:
+        nxt = cur.get(k)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            cur[k] = nxt
+        cur = nxt
+    cur[keys[-1]] = value
+
+
+def apply_overrides(options: Mapping[str, Any], overrides: List[str]) -> Dict[str, Any]:
+    """``key=value`` strings (value parsed as a YAML scalar) applied to a copy of ``options``."""
+    data = _deep_copy(options)
+    for item in overrides:
+        if "=" not in item:
+            raise CodecSettingsError([f"--set {item!r} is not of the form key=value"], "command line")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        if not key or any(not part for part in key.split(".")):
+            raise CodecSettingsError([f"--set {item!r} has an empty key"], "command line")
+        _set_dotted(data, key, parse_yaml_text(text, f"--set {key}") if text.strip() else None)
+    return data
+
+
+def _deep_copy(value):
+    if isinstance(value, Mapping):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def settings_from_options(options: Mapping[str, Any], source: str = "codec settings",
+                          family: Optional[str] = None) -> GfvcSettings:
+    """GfvcSettings from a mapping (a codec YAML's ``options``), unknown keys reported."""
+    known = {f.name for f in dataclasses.fields(GfvcSettings)}
+    data = dict(options)
+    if family is not None:
+        if data.get("family", family) != family:
+            raise CodecSettingsError([f"family {data['family']!r} does not match codec {family!r}"], source)
+        data["family"] = family
+    problems = [f"unknown setting {k!r}" for k in data if k not in known]
+    refresh = data.pop("refresh", None) or {}
+    if not isinstance(refresh, Mapping):
+        problems.append("refresh must be a mapping (threshold, window, metric)")
+        refresh = {}
+    rknown = {f.name for f in dataclasses.fields(RefreshSettings)}
+    problems += [f"unknown setting 'refresh.{k}'" for k in refresh if k not in rknown]
+    if problems:
+        raise CodecSettingsError(problems, source)
+    settings = GfvcSettings(**{k: v for k, v in data.items() if k in known},
+                            refresh=RefreshSettings(**dict(refresh)))
+    for name in ("model_config", "checkpoint"):
+        value = getattr(settings, name)
+        if value is not None:
+            setattr(settings, name, str(value))
+    return settings.validate(source)
+
+
+def read_codec_file(path: str | Path) -> tuple[str, Dict[str, Any], list]:
+    """(codec name, options, rate points) of a codec YAML (``cfg/codec/*.yaml``)."""
+    data = load_yaml_file(path, "codec configuration")
+    if not isinstance(data, Mapping) or "codec" not in data:
+        raise CodecSettingsError(["must be a mapping with 'codec', 'options' and 'rate_points'"], str(path))
+    options = data.get("options") or {}
+    if not isinstance(options, Mapping):
+        raise CodecSettingsError(["'options' must be a mapping"], str(path))
+    base = Path(path).resolve().parent
+    options = dict(options)
+    for name in ("model_config", "checkpoint"):
+        value = options.get(name)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            # relative paths in a codec file are relative to the repository root when they
+            # start with cfg/ or checkpoints/, else to the file's folder
+            options[name] = str(_resolve_relative(base, value))
+    return str(data["codec"]), options, list(data.get("rate_points") or [])
+
+
+def _resolve_relative(base: Path, value: str) -> Path:
+    for root in [base] + list(base.parents):
+        candidate = root / value
+        if candidate.exists():
+            return candidate
+    return base / value
