@@ -1,0 +1,213 @@
+"""The GFVC decoder: reads one Annex-B file and nothing else (besides the model it names).
+
+Mirror of gfvc.codec.encoder. The stream is split into base-layer pictures with their SEI
+messages (gfvc.codec.stream.read_stream); the base layer is decoded once, in-process; then,
+in stream order:
+- a picture whose GFV message has gfv_base_picture_flag = 1 is a key picture: it is output as
+  decoded and becomes the reference (its parameters come from that message, no analysis);
+- every other GFV message describes one generated picture, output in stream order; with
+  gfv_drive_picture_fusion_flag = 1 the base picture of its access unit drives the synthesis
+  (HDAC);
+- generated pictures are synthesised in batches of ``synthesis_batch`` targets from the same
+  reference, padded to that size (the encoder does the same, so both run identical shapes);
+- gfvc_picture_hash messages are checked against the output pictures they cover. When a stream
+  carries hashes, every output picture must be covered: a stream cut short loses its last
+  hashes and is reported as truncated instead of being output as if complete.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+import torch
+
+from ..baselayer.decoders import decode_stream
+from ..bitstream import BitstreamError, GfvMessage, ModelIdentity, PictureHash, picture_md5
+from ..errors import GfvcError
+from .encoder import stack_params, synthesise
+from .model_source import ModelKey, find_model
+from .pictures import OUTPUT_ROUNDING, from_base_layer, key_format_name, to_model, to_uint8
+from .stream import ParsedStream, rate_breakdown, read_stream
+
+
+class DecoderError(GfvcError):
+    """The stream cannot be decoded (not a gfvc stream, inconsistent, truncated, hash mismatch)."""
+
+
+@dataclass
+class DecodedSequence:
+    pictures: np.ndarray                     # (N, H, W, 3) uint8, output order
+    key_pictures: List[int]
+    rate: Dict[str, int]
+    hash_checked: int = 0                    # output pictures covered by a verified hash
+    timings: Dict[str, float] = field(default_factory=dict)
+    model: Optional[ModelKey] = None
+    codec: str = ""
+
+    @property
+    def md5_per_picture(self) -> List[str]:
+        return [picture_md5([p]).hex() for p in self.pictures]
+
+
+def detect_codec(stream: bytes) -> str:
+    """'hevc' or 'vvc' from the first NAL unit header (both codecs reserve bits the other sets)."""
+    from ..bitstream.seidump import detect_codec as _detect
+
+    from pathlib import Path
+
+    return _detect(Path(""), stream)
+
+
+class _Pending:
+    """Generated pictures waiting for synthesis from the current reference."""
+
+    def __init__(self) -> None:
+        self.params: List[Dict[str, torch.Tensor]] = []
+        self.drive: List[Optional[np.ndarray]] = []
+        self.slots: List[int] = []
+
+
+class GfvcDecoder:
+    def __init__(self, model_config=None, checkpoint=None, allow_model_mismatch: bool = False,
+                 synthesis_batch: int = 8, base_decoder: str = "pyav", device: str = "cpu", model=None,
+                 model_key: Optional[ModelKey] = None):
+        self.model_config, self.checkpoint = model_config, checkpoint
+        self.allow_model_mismatch = allow_model_mismatch
+        self.synthesis_batch = synthesis_batch
+        self.base_decoder = base_decoder
+        self.device = device
+        self._model, self._model_key = model, model_key
+
+    def decode(self, bitstream: bytes, codec: Optional[str] = None) -> DecodedSequence:
+        from ..coding.face_parameters import get_parameter_coder
+
+        t_start = time.perf_counter()
+        if not bitstream:
+            raise DecoderError("the stream is empty")
+        codec = codec or detect_codec(bitstream)
+        parsed = read_stream(bitstream, codec)
+        identity = self._identity(parsed)
+        if self._model is None:
+            self._model, self._model_key = find_model(identity, self.model_config, self.checkpoint,
+                                                      self.allow_model_mismatch, self.device)
+        elif self._model_key is not None and self._model_key.family != identity.mi_codec_family:
+            raise DecoderError(f"the stream needs a {identity.mi_codec_family} model, not {self._model_key.family}")
+        model = self._model
+        family = identity.mi_codec_family
+        coder = get_parameter_coder(family)
+        rounding = OUTPUT_ROUNDING[int(identity.mi_output_rounding_flag)]
+        key_format = key_format_name(identity.mi_key_picture_format_idc)
+
+        t0 = time.perf_counter()
+        try:
+            base = decode_stream(bitstream, codec, self.base_decoder, expected_frames=len(parsed.pictures))
+        except GfvcError as exc:
+            raise DecoderError(f"base layer: {exc}") from None
+        base_rgb = from_base_layer(base.pictures, key_format)
+        t_base = time.perf_counter() - t0
+
+        outputs: List[Optional[np.ndarray]] = []
+        keys: List[int] = []
+        key_base_pictures: List[int] = []
+        hashes: List[PictureHash] = []
+        pending = _Pending()
+        prepared = None
+        expected_cnt = None
+        batch = self.synthesis_batch
+
+        def flush() -> None:
+            if not pending.params:
+                return
+            for lo in range(0, len(pending.params), batch):
+                params = pending.params[lo:lo + batch]
+                drives = pending.drive[lo:lo + batch]
+                drive = None
+                if any(d is not None for d in drives):
+                    if any(d is None for d in drives):
+                        raise DecoderError("a batch mixes pictures with and without drive pictures")
+                    drive = to_model(np.stack(drives))
+                out = to_uint8(synthesise(model, prepared, params, batch, drive), rounding)
+                for slot, pic in zip(pending.slots[lo:lo + batch], out):
+                    outputs[slot] = pic
+            pending.params.clear()
+            pending.drive.clear()
+            pending.slots.clear()
+
+        for pic in parsed.pictures:
+            gfv = [m for m in pic.messages if isinstance(m.payload, GfvMessage)]
+            hashes.extend(m.payload for m in pic.messages if isinstance(m.payload, PictureHash))
+            if not gfv:
+                flush()
+                outputs.append(base_rgb[pic.index])    # a picture without GFV: output as decoded
+                continue
+            for m in gfv:
+                msg: GfvMessage = m.payload
+                if msg.gfv_id != identity.mi_gfv_id:
+                    raise DecoderError(f"GFV message with gfv_id {msg.gfv_id} at byte {m.offset}: the stream's model "
+                                       f"identity is for gfv_id {identity.mi_gfv_id}")
+                if msg.gfv_base_picture_flag:
+                    if m is not gfv[0]:
+                        raise DecoderError(f"base GFV message at byte {m.offset} is not the first of its access unit")
+                    if not pic.irap:
+                        raise DecoderError(f"base GFV message at byte {m.offset} belongs to a picture that is not "
+                                           "an IRAP picture")
+                    flush()
+                    keys.append(len(outputs))
+                    key_base_pictures.append(pic.index)
+                    key = base_rgb[pic.index]
+                    outputs.append(key)
+                    ref_params = coder.from_message(msg)
+                    with torch.no_grad():
+                        prepared = model.prepare_reference(to_model(key[None]), ref_params)
+                    expected_cnt = 1
+                    continue
+                if prepared is None:
+                    raise DecoderError(f"GFV message at byte {m.offset} comes before any base picture message")
+                if msg.gfv_cnt != expected_cnt:
+                    raise DecoderError(f"GFV message at byte {m.offset} has gfv_cnt {msg.gfv_cnt}, expected "
+                                       f"{expected_cnt} (a message is missing or repeated)")
+                expected_cnt += 1
+                pending.params.append(coder.from_message(msg))
+                pending.drive.append(base_rgb[pic.index] if msg.gfv_drive_picture_fusion_flag else None)
+                pending.slots.append(len(outputs))
+                outputs.append(None)
+        flush()
+        pictures = np.stack(outputs)
+        checked = self._check_hashes(hashes, pictures)
+        rate = rate_breakdown(bitstream, codec, key_base_pictures, parsed)
+        timings = {"base_layer": t_base, "total": time.perf_counter() - t_start}
+        return DecodedSequence(pictures, keys, rate, checked, timings, self._model_key, codec)
+
+    @staticmethod
+    def _identity(parsed: ParsedStream) -> ModelIdentity:
+        for pic in parsed.pictures:
+            for m in pic.messages:
+                if isinstance(m.payload, ModelIdentity):
+                    return m.payload
+        raise DecoderError("the stream has no gfvc_model_identity message: not a gfvc stream (or its first "
+                           "access unit is missing)")
+
+    @staticmethod
+    def _check_hashes(hashes: List[PictureHash], pictures: np.ndarray) -> int:
+        if not hashes:
+            return 0
+        covered = np.zeros(len(pictures), dtype=bool)
+        for h in hashes:
+            lo, hi = h.gph_first_output_idx, h.gph_first_output_idx + h.gph_num_pictures_minus1 + 1
+            if hi > len(pictures):
+                raise DecoderError(f"picture hash covers output pictures {lo}..{hi - 1}, but the stream yields only "
+                                   f"{len(pictures)}: the stream is truncated")
+            if h.gph_sample_format != 0:
+                raise DecoderError(f"picture hash sample format {h.gph_sample_format} is not supported")
+            got = picture_md5(pictures[lo:hi])
+            if got != h.gph_md5:
+                raise DecoderError(f"picture hash mismatch for output pictures {lo}..{hi - 1}: decoded "
+                                   f"{got.hex()}, the stream says {h.gph_md5.hex()}")
+            covered[lo:hi] = True
+        if not covered.all():
+            missing = np.flatnonzero(~covered)
+            raise DecoderError(f"output pictures {missing[0]}..{missing[-1]} are not covered by the stream's picture "
+                               "hashes: the stream is truncated")
+        return int(covered.sum())

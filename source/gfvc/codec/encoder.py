@@ -1,0 +1,257 @@
+"""The GFVC encoder: one loop for every family, containing the decoder (closed loop).
+
+Per segment (a key picture and the generated pictures that follow it):
+1. the base layer codes the segment's pictures with the real HEVC/VVC encoder and the encoder
+   decodes that stream with the real decoder (never its own reconstruction):
+   - ``sei_only``: the key picture alone, as an intra picture at the key QP;
+   - ``per_picture``: the key picture followed by copies of it (near-free skip pictures), one
+     access unit per output picture, low-delay at the key QP;
+   - HDAC: the segment's own pictures, low-delay at the BL QP, its first picture (the key
+     picture) at the key QP; the decoded BL pictures drive the generator;
+2. the key picture's face parameters are analysed on the DECODED key picture, quantised and
+   sent in its base GFV SEI (so the decoder runs no analysis network);
+3. each generated picture's parameters are analysed on the original picture, written as a GFV
+   message predicted from the previous message's reconstruction; the reconstruction (what the
+   decoder parses) drives the synthesis, in batches of ``synthesis_batch`` targets, always
+   padded to that size so that encoder and decoder run identical tensor shapes;
+4. optionally, when the windowed PSNR of the generated pictures falls below the refresh
+   threshold, the segment ends and the current picture becomes a new key picture.
+The family-specific parts are the parameter coder (gfvc.coding.face_parameters) and the
+synthesis side information (HDAC's drive pictures), nothing else.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from ..baselayer import get_backend
+from ..bitstream import GfvMessage, PictureHash, picture_md5
+from ..errors import GfvcError
+from .model_source import ModelKey, identity_of, load_model
+from .pictures import KEY_FORMATS, from_base_layer, to_base_layer, to_model, to_uint8
+from .settings import GfvcSettings
+from .stream import MessageWriter, PictureSei, StreamWriter, WrittenMessage, pack, rate_breakdown
+
+
+class EncoderError(GfvcError):
+    """The encoder cannot code the input as asked."""
+
+
+@dataclass
+class EncodedSequence:
+    bitstream: bytes
+    codec: str                              # 'hevc' or 'vvc'
+    reconstruction: np.ndarray              # (N, H, W, 3) uint8, output order: what a decoder outputs
+    key_pictures: List[int]                 # output indices of the key pictures
+    rate: Dict[str, int]                    # rate breakdown, sums to len(bitstream)
+    timings: Dict[str, float] = field(default_factory=dict)
+    model: Optional[ModelKey] = None
+    base_layer_commands: List[str] = field(default_factory=list)
+
+    @property
+    def md5_per_picture(self) -> List[str]:
+        return [picture_md5([p]).hex() for p in self.reconstruction]
+
+
+def lowdelay_structure(backend) -> str:
+    return "lowdelay_P" if "lowdelay_P" in backend.structures else "lowdelay_B"
+
+
+def analyse(model, family: str, pictures: torch.Tensor, reference: bool) -> Dict[str, torch.Tensor]:
+    """Face parameters of pictures; FV2V's costly canonical keypoints only for references."""
+    with torch.no_grad():
+        if family == "fv2v":
+            return model.analyse(pictures, canonical_keypoints=reference)
+        return model.analyse(pictures)
+
+
+def stack_params(params: List[Dict[str, torch.Tensor]], batch: int) -> Dict[str, torch.Tensor]:
+    """Concatenate per-picture parameters; pad to ``batch`` by repeating the last picture."""
+    padded = params + [params[-1]] * (batch - len(params))
+    return {k: torch.cat([p[k] for p in padded], dim=0) for k in padded[0]}
+
+
+def synthesise(model, prepared, params: List[Dict[str, torch.Tensor]], batch: int,
+               drive: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Generated pictures of ``len(params)`` targets, computed with exactly ``batch`` rows."""
+    n = len(params)
+    side: Dict[str, Any] = {}
+    if drive is not None:
+        pad = batch - drive.shape[0]
+        side["base_layer"] = torch.cat([drive] + [drive[-1:]] * pad, dim=0) if pad else drive
+    with torch.no_grad():
+        out = model.synthesise_prepared(prepared, stack_params(params, batch), **side)
+    return out[:n]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+
+
+class GfvcEncoder:
+    def __init__(self, settings: GfvcSettings, model=None, model_key: Optional[ModelKey] = None,
+                 device: str = "cpu"):
+        from ..coding.face_parameters import get_parameter_coder
+
+        self.settings = settings
+        if model is None:
+            if not settings.model_config or not settings.checkpoint:
+                raise EncoderError(f"{settings.family}: the codec needs model_config and checkpoint")
+            model, model_key = load_model(settings.family, settings.model_config, settings.checkpoint, device)
+        self.model, self.model_key = model, model_key
+        kw = {} if settings.precision is None else {"precision": settings.precision}
+        self.coder = get_parameter_coder(settings.family, **kw)
+        opts = {} if settings.preset is None else {"preset": settings.preset}
+        self.backend = get_backend(settings.backend, decoder=settings.base_decoder, **opts) \
+            if settings.backend in ("x265", "vvenc") else get_backend(settings.backend)
+
+    # ------------------------------------------------------------------ base layer
+    def _code_base(self, pictures: np.ndarray, qp: int, structure: str, fps: float,
+                   intra_qp: Optional[int] = None):
+        s = self.settings
+        enc = self.backend.encode(to_base_layer(pictures, s.key_format), qp, structure, fps, intra_qp=intra_qp)
+        h, w = pictures.shape[1:3]
+        dec = self.backend.decode(enc.bitstream, w, h, expected_frames=len(pictures))
+        return enc, from_base_layer(dec.pictures, s.key_format)
+
+    # ------------------------------------------------------------------ one segment
+    def _generate(self, frames: np.ndarray, k: int, end: int, key_rgb: np.ndarray,
+                  drive_rgb: Optional[np.ndarray], writer: MessageWriter, allow_refresh: bool):
+        """Messages and reconstructions of pictures k..end-1 (k = key picture); stops early on a
+        refresh. Returns (messages, pictures, refresh_at or None)."""
+        s = self.settings
+        batch = s.synthesis_batch
+        ref = to_model(key_rgb[None])
+        base_msg = writer.write(self.coder.to_message(analyse(self.model, s.family, ref, True), gfv_id=s.gfv_id,
+                                                      gfv_cnt=0, base=True))
+        ref_params = self.coder.from_message(base_msg.reconstructed)
+        with torch.no_grad():
+            prepared = self.model.prepare_reference(ref, ref_params)
+        messages: List[WrittenMessage] = [base_msg]
+        pictures: List[np.ndarray] = [key_rgb]
+        window: deque = deque(maxlen=s.refresh.window)
+        t = k + 1
+        while t < end:
+            stop = min(t + batch, end)
+            targets = analyse(self.model, s.family, to_model(frames[t:stop]), False)
+            snapshots, written = [], []
+            for i in range(stop - t):
+                snapshots.append(writer.snapshot())
+                one = {name: v[i:i + 1] for name, v in targets.items()}
+                written.append(writer.write(self.coder.to_message(
+                    one, gfv_id=s.gfv_id, gfv_cnt=t + i - k, base=False, predicted=True,
+                    drive_picture_fusion=drive_rgb is not None)))
+            params = [self.coder.from_message(m.reconstructed) for m in written]
+            drive = None if drive_rgb is None else to_model(drive_rgb[t - k - 1:stop - k - 1])
+            out = to_uint8(synthesise(self.model, prepared, params, batch, drive), s.output_rounding)
+            for i in range(stop - t):
+                if allow_refresh and s.refresh.threshold > 0:
+                    window.append(psnr(out[i], frames[t + i]))
+                    if len(window) == window.maxlen and float(np.mean(window)) < s.refresh.threshold:
+                        writer.restore(snapshots[i])
+                        return messages, pictures, t + i
+                messages.append(written[i])
+                pictures.append(out[i])
+            t = stop
+        return messages, pictures, None
+
+    # ------------------------------------------------------------------ the sequence
+    def encode(self, frames: np.ndarray, fps: float = 25.0) -> EncodedSequence:
+        s = self.settings
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) < 1:
+            raise EncoderError(f"expected (N, H, W, 3) uint8 RGB frames, got {frames.dtype} {frames.shape}")
+        n = len(frames)
+        t_start = time.perf_counter()
+        timings = {"base_layer": 0.0}
+        writer = MessageWriter()
+        identity = writer.write(identity_of(self.model_key, s.gfv_id, s.output_rounding == "round",
+                                           KEY_FORMATS[s.key_format][0]))
+        stream = StreamWriter(self.backend.codec)
+        segments: List[tuple] = []            # (base stream, [PictureSei])
+        recon: List[np.ndarray] = []
+        keys: List[int] = []
+        key_base_pictures: List[int] = []
+        commands: List[str] = []
+        base_pictures = 0
+        k = 0
+        lowdelay = lowdelay_structure(self.backend)
+        while k < n:
+            end = n if s.key_period == 0 else min(n, (k // s.key_period + 1) * s.key_period)
+            t0 = time.perf_counter()
+            drive = None
+            if s.is_hdac:
+                enc, decoded = self._code_base(frames[k:end], s.bl_qp, lowdelay, fps, intra_qp=s.key_qp)
+                drive = decoded[1:]
+            elif s.carriage == "per_picture":
+                enc, decoded = self._code_base(np.repeat(frames[k:k + 1], end - k, axis=0), s.key_qp, lowdelay, fps)
+            else:
+                enc, decoded = self._code_base(frames[k:k + 1], s.key_qp, "intra", fps)
+            timings["base_layer"] += time.perf_counter() - t0
+            snapshot = writer.snapshot()
+            while True:
+                msgs, pics, refresh_at = self._generate(frames, k, end, decoded[0], drive, writer,
+                                                        allow_refresh=not s.is_hdac)
+                if refresh_at is None or s.carriage != "per_picture":
+                    break
+                # the segment is shorter than coded: code it again with its real length, and
+                # generate again if its key picture does not decode identically
+                t0 = time.perf_counter()
+                enc, decoded2 = self._code_base(np.repeat(frames[k:k + 1], refresh_at - k, axis=0), s.key_qp,
+                                                lowdelay, fps)
+                timings["base_layer"] += time.perf_counter() - t0
+                end = refresh_at
+                if np.array_equal(decoded2[0], decoded[0]):
+                    break
+                decoded = decoded2
+                writer.restore(snapshot)
+            if refresh_at is not None:
+                end = refresh_at
+            commands.append(enc.command)
+            keys.append(len(recon))
+            key_base_pictures.append(base_pictures)
+            if s.carriage == "per_picture":
+                sei = [PictureSei(suffix=[[m]]) for m in msgs]
+            else:
+                sei = [PictureSei(suffix=pack(msgs, s.messages_per_nal))]
+            if s.picture_hash == "picture":
+                self._add_picture_hashes(writer, sei, pics, len(recon), s.carriage)
+            base_pictures += len(sei)
+            segments.append((enc.bitstream, sei))
+            recon.extend(pics)
+            k = end
+        if s.picture_hash == "sequence":
+            # in the FIRST access unit: a stream cut short then still announces how many output
+            # pictures it has, and the decoder reports the truncation
+            h = writer.write(PictureHash(0, n - 1, 0, picture_md5(recon)))
+            segments[0][1][0].suffix.append([h])
+        segments[0][1][0].prefix.insert(0, [identity])
+        for base, sei in segments:
+            stream.add_segment(base, sei)
+        bitstream = stream.getvalue()
+        timings["total"] = time.perf_counter() - t_start
+        rate = rate_breakdown(bitstream, self.backend.codec, key_base_pictures)
+        return EncodedSequence(bitstream, self.backend.codec, np.stack(recon), keys, rate, timings,
+                               self.model_key, commands)
+
+    @staticmethod
+    def _add_picture_hashes(writer: MessageWriter, sei: List[PictureSei], pics: List[np.ndarray],
+                            first_output: int, carriage: str) -> None:
+        # written after the segment's GFV messages: hashes carry no prediction state, so their
+        # place in the stream does not change any other message
+        hashes = [writer.write(PictureHash(first_output + i, 0, 0, picture_md5([p]))) for i, p in enumerate(pics)]
+        if carriage == "per_picture":
+            for pic_sei, h in zip(sei, hashes):
+                pic_sei.suffix[-1].append(h)
+        else:
+            sei[0].suffix.append(hashes)
+
+
+def gfv_messages(messages) -> List[GfvMessage]:
+    return [m for m in messages if isinstance(m, GfvMessage)]

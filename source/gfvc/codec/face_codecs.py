@@ -1,0 +1,131 @@
+"""The GFVC codecs of the CTC harness: ``fomm``, ``cfte``, ``fv2v``, ``dac``, ``hdac``.
+
+Each is the one encoder/decoder loop (gfvc.codec.encoder / decoder) with a family's settings.
+Rate points as JVET-AH0114: the key-picture QP 22/32/42/52 (key pictures are VVC intra
+pictures; the built-in base layer is vvenc), and for HDAC the base-layer QP 37/42/47/52 with
+the key picture at QP 22. ``encode`` and ``decode`` are separate steps so that a cross-check
+can decode in another process; ``code`` runs both and refuses a decoder output that differs
+from the encoder's reconstruction (MD5 per picture).
+
+The model (configuration + checkpoint) is loaded once per process and shared by every cell
+(gfvc.codec.model_source caches it).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Mapping
+
+import numpy as np
+
+from ..baselayer.interface import check_qp
+from ..errors import GfvcError
+from ..files import check_input_file, sha256_file
+from .registry import CodingResult, SequenceCodec, register_codec
+from .settings import GfvcSettings, settings_from_options
+
+CTC_KEY_QPS = (22, 32, 42, 52)
+CTC_HDAC_BL_QPS = (37, 42, 47, 52)
+#: the built-in base layer of the GFVC codecs: VVC (the CTC codes key pictures with VTM 22.2)
+DEFAULT_GFVC_BACKEND = "vvenc"
+
+
+class CodecMismatchError(GfvcError):
+    """The decoder's output differs from the encoder's reconstruction."""
+
+
+def codec_settings(name: str, options: Mapping[str, Any], source: str = "codec settings") -> GfvcSettings:
+    options = dict(options)
+    options.setdefault("backend", DEFAULT_GFVC_BACKEND)
+    return settings_from_options(options, source, family=name)
+
+
+class GfvcSequenceCodec(SequenceCodec):
+    family = ""
+    default_rate_points = CTC_KEY_QPS
+
+    def __init__(self, **options):
+        self.options = dict(options)
+        self.base = codec_settings(self.family, options, f"codec {self.name}")
+        for what in ("model_config", "checkpoint"):
+            value = getattr(self.base, what)
+            if not value:
+                raise ValueError(f"{self.name}: option {what} is required (a {self.family} "
+                                 f"{'configuration' if what == 'model_config' else 'checkpoint'} file)")
+            check_input_file(value, f"{self.name} {what}")
+
+    def settings(self) -> Dict[str, Any]:
+        s = self.base.as_dict()
+        # the files' content, not their paths, determines the result
+        s["model_config"] = sha256_file(self.base.model_config)
+        s["checkpoint"] = sha256_file(self.base.checkpoint)
+        s["codec"] = self.name
+        from ..baselayer import get_backend
+
+        s["backend_settings"] = get_backend(self.base.backend).settings()
+        return s
+
+    def rate_point_setting(self) -> str:
+        return "bl_qp" if self.family == "hdac" else "key_qp"
+
+    def validate_rate_point(self, rate_point: Any) -> None:
+        qp_max = 51 if self.base.backend in ("x265", "hm") else 63
+        check_qp(rate_point, qp_max, f"{self.name} {self.rate_point_setting()}")
+
+    def settings_at(self, rate_point: Any) -> GfvcSettings:
+        self.validate_rate_point(rate_point)
+        options = dict(self.options)
+        options[self.rate_point_setting()] = int(rate_point)
+        return codec_settings(self.family, options, f"codec {self.name}")
+
+    def encode(self, frames: np.ndarray, fps: float, rate_point: Any):
+        from .encoder import GfvcEncoder
+
+        return GfvcEncoder(self.settings_at(rate_point)).encode(frames, fps)
+
+    def decode(self, bitstream: bytes, base_decoder: str | None = None):
+        from .decoder import GfvcDecoder
+
+        s = self.base
+        return GfvcDecoder(s.model_config, s.checkpoint, synthesis_batch=s.synthesis_batch,
+                           base_decoder=base_decoder or s.base_decoder).decode(bitstream)
+
+    def code(self, frames: np.ndarray, fps: float, rate_point: Any, workdir: Path) -> CodingResult:
+        from .apps import reference_style_bytes
+
+        t0 = time.perf_counter()
+        enc = self.encode(frames, fps, rate_point)
+        t1 = time.perf_counter()
+        dec = self.decode(enc.bitstream)
+        t2 = time.perf_counter()
+        if dec.md5_per_picture != enc.md5_per_picture:
+            bad = next(i for i, (a, b) in enumerate(zip(dec.md5_per_picture, enc.md5_per_picture)) if a != b) \
+                if len(dec.pictures) == len(enc.reconstruction) else -1
+            raise CodecMismatchError(f"{self.name}: the decoder's output differs from the encoder's reconstruction "
+                                     f"(first at picture {bad})")
+        n, h, w, _ = frames.shape
+        metadata = {
+            "family": self.family, "rate_point": int(rate_point), "key_pictures": enc.key_pictures,
+            "rate_breakdown": enc.rate, "reference_style_bytes": reference_style_bytes(enc.rate),
+            "md5_per_picture": enc.md5_per_picture, "frames": n, "width": w, "height": h, "fps": fps,
+            "base_layer_commands": enc.base_layer_commands,
+            "model_config_digest": enc.model.config_digest.hex() if enc.model else None,
+            "checkpoint_sha256": enc.model.checkpoint_sha256 if enc.model else None,
+        }
+        timings = {"encode": t1 - t0, "decode": t2 - t1}
+        return CodingResult(enc.bitstream, dec.pictures, metadata, timings)
+
+
+def _register(family: str, rate_points=CTC_KEY_QPS):
+    cls = type(f"{family.upper()}Codec", (GfvcSequenceCodec,),
+               {"family": family, "name": family, "default_rate_points": rate_points,
+                "__doc__": f"The {family} GFVC codec of the CTC harness."})
+    register_codec(family)(cls)
+    return cls
+
+
+FommCodec = _register("fomm")
+CfteCodec = _register("cfte")
+Fv2vCodec = _register("fv2v")
+DacCodec = _register("dac")
+HdacCodec = _register("hdac", CTC_HDAC_BL_QPS)
