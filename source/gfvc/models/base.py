@@ -12,14 +12,24 @@ Note for the other model-zoo modules (cfte, fv2v, rdac): subclass FaceModel, dec
 
 Families may add keyword side information (HDAC ``base_layer=``, RDAC residuals) or, for MRDAC, accept a
 list of references with their parameters and temporal weights, but keep this call shape.
+
+Decoder path (computes the reference picture's target-independent part once per key picture):
+
+* ``prepare_reference(reference (1, 3, H, W), reference_params) -> PreparedReference``;
+* ``synthesise_prepared(prepared, target_params (leading dim B), *, synthesis_batch=None, **side_info)``
+  -> (B, 3, H, W), equal per target to ``synthesise`` to float tolerance. Families implement
+  ``_prepare(reference, reference_params) -> dict`` and ``_synthesise_batch(prepared, target_params,
+  **side_info)``; this class does the checks, the no-grad context and the batching (see
+  :func:`run_in_batches` and doc/models.md "Prepared references and batched synthesis").
 ``load_checkpoint(path)`` loads the official file strictly and records ``checkpoint_sha256``;
 ``optional_checkpoint_prefixes`` lists state entries a family deliberately does not build.
 """
 from __future__ import annotations
 
 from ..errors import GfvcError
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import nn
@@ -29,6 +39,67 @@ from .checkpoint import load_checkpoint
 
 class ModelConfigError(GfvcError):
     """The model_params of a configuration are missing something or hold an invalid value."""
+
+
+@dataclass(frozen=True, eq=False)
+class PreparedReference:
+    """What a family computes once per reference picture: the picture (1, 3, H, W), its face
+    parameters and the family's cached tensors (``cache``: encoder features, reference keypoints,
+    down-scaled picture, ...). Made by :meth:`FaceModel.prepare_reference`; only the model that made
+    it (same object) may use it."""
+
+    family: str
+    picture: torch.Tensor
+    params: Mapping[str, torch.Tensor]
+    cache: Mapping[str, Any] = field(repr=False)
+    owner: int = field(repr=False, default=0)
+
+
+def batch_size_of(tensors: Mapping[str, Any], what: str) -> int:
+    """The common leading dimension of the tensors in ``tensors`` (None values ignored)."""
+    sizes = {k: v.shape[0] for k, v in tensors.items() if isinstance(v, torch.Tensor) and v.dim() > 0}
+    if not sizes:
+        raise ValueError(f"{what} holds no batched tensor")
+    if len(set(sizes.values())) != 1:
+        raise ValueError(f"{what} tensors disagree on the batch size: {sizes}")
+    return next(iter(sizes.values()))
+
+
+def _take(tensors: Mapping[str, Any], index: torch.Tensor) -> dict:
+    return {k: (v.index_select(0, index.to(v.device)) if isinstance(v, torch.Tensor) and v.dim() > 0 else v)
+            for k, v in tensors.items()}
+
+
+def check_synthesis_batch(synthesis_batch: int | None) -> int | None:
+    if synthesis_batch is not None and (isinstance(synthesis_batch, bool) or not isinstance(synthesis_batch, int)
+                                        or synthesis_batch < 1):
+        raise ValueError(f"synthesis_batch must be a positive integer or None, not {synthesis_batch!r}")
+    return synthesis_batch
+
+
+def run_in_batches(step: Callable[..., torch.Tensor], target_params: Mapping[str, torch.Tensor],
+                   side_info: Mapping[str, Any], synthesis_batch: int | None) -> torch.Tensor:
+    """Run ``step(target_params_chunk, **side_info_chunk)`` over the B targets.
+
+    ``synthesis_batch=None``: one call with all B targets. An integer N: calls of exactly N targets,
+    the last one padded by repeating its last target (the padding outputs are dropped), so every
+    target is computed in a batch of N whatever B is: the deterministic mode the encoder and the
+    decoder share (CPU kernels may round differently for different batch sizes, doc/models.md)."""
+    merged = {**dict(target_params), **{f"side:{k}": v for k, v in side_info.items()}}
+    b = batch_size_of(target_params, "target_params")
+    for name, value in side_info.items():
+        if isinstance(value, torch.Tensor) and value.shape[0] != b:
+            raise ValueError(f"{name} has batch {value.shape[0]}, the target parameters {b}")
+    if check_synthesis_batch(synthesis_batch) is None:
+        return step(dict(target_params), **side_info)
+    outputs = []
+    for start in range(0, b, synthesis_batch):
+        index = torch.arange(start, start + synthesis_batch).clamp(max=b - 1)
+        chunk = _take(merged, index)
+        params = {k: v for k, v in chunk.items() if not k.startswith("side:")}
+        side = {k[5:]: v for k, v in chunk.items() if k.startswith("side:")}
+        outputs.append(step(params, **side)[: min(synthesis_batch, b - start)])
+    return torch.cat(outputs, dim=0)
 
 
 class FaceModel(nn.Module):
@@ -99,6 +170,57 @@ class FaceModel(nn.Module):
                    target_params: Mapping[str, torch.Tensor], **side_info) -> torch.Tensor:
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ the decoder's prepared path
+    def prepare_reference(self, reference: torch.Tensor,
+                          reference_params: Mapping[str, torch.Tensor]) -> PreparedReference:
+        """Compute once everything about ``reference`` (1, 3, H, W) that does not depend on a target."""
+        self.check_frames(reference, "reference")
+        if reference.shape[0] != 1:
+            raise ValueError(f"prepare_reference takes one reference picture, got a batch of {reference.shape[0]}")
+        params = dict(reference_params)
+        with torch.no_grad():
+            cache = self._prepare(reference, params)
+        return PreparedReference(family=self.family, picture=reference, params=params, cache=cache, owner=id(self))
+
+    def synthesise_prepared(self, prepared: PreparedReference, target_params: Mapping[str, torch.Tensor], *,
+                            synthesis_batch: int | None = None, **side_info) -> torch.Tensor:
+        """B generated pictures (B, 3, H, W) from one prepared reference and B targets' parameters.
+        ``side_info`` tensors (HDAC ``base_layer``, RDAC ``residual``) have the leading dimension B.
+        ``synthesis_batch``: see :func:`run_in_batches` (None: all B at once)."""
+        self.check_prepared(prepared)
+        self.check_side_info(side_info)
+        check_synthesis_batch(synthesis_batch)
+        with torch.no_grad():
+            return run_in_batches(lambda params, **side: self._synthesise_batch(prepared, params, **side),
+                                  target_params, side_info, self.forced_synthesis_batch or synthesis_batch)
+
+    #: a family whose targets must be synthesised one at a time sets this to 1 (CFTE)
+    forced_synthesis_batch: int | None = None
+    #: names of the side information ``synthesise_prepared`` accepts
+    side_info_names: tuple[str, ...] = ()
+
+    def check_prepared(self, prepared: PreparedReference) -> None:
+        if not isinstance(prepared, PreparedReference):
+            raise TypeError(f"expected a PreparedReference, got {type(prepared).__name__}")
+        if prepared.family != self.family or prepared.owner != id(self):
+            raise ValueError(f"this prepared reference was made by another model ({prepared.family}), "
+                             f"not by this {self.family} model")
+
+    def check_side_info(self, side_info: Mapping[str, Any]) -> None:
+        unknown = sorted(set(side_info) - set(self.side_info_names))
+        if unknown:
+            allowed = ", ".join(self.side_info_names) or "none"
+            raise TypeError(f"{self.family.upper()} side information is {allowed}; got {unknown}")
+        for name, value in side_info.items():
+            if value is not None:
+                self.check_frames(value, name)
+
+    def _prepare(self, reference: torch.Tensor, reference_params: dict) -> dict:
+        raise NotImplementedError
+
+    def _synthesise_batch(self, prepared: PreparedReference, target_params: dict, **side_info) -> torch.Tensor:
+        raise NotImplementedError
+
     @staticmethod
     def check_frames(frames: torch.Tensor, what: str = "frames") -> torch.Tensor:
         if not isinstance(frames, torch.Tensor) or frames.dim() != 4 or frames.shape[1] != 3:
@@ -116,3 +238,10 @@ class KeypointFaceModel(FaceModel):
     def analyse(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         kp = self.kp_detector(self.check_frames(frames))
         return {k: kp[k] for k in self.parameter_keys if k in kp}
+
+    def _prepare(self, reference: torch.Tensor, reference_params: dict) -> dict:
+        """Encoder features and the dense-motion network's reference part (WarpingGenerator)."""
+        return self.generator.prepare_animation(reference, reference_params)
+
+    def _synthesise_batch(self, prepared: PreparedReference, target_params: dict, **side_info) -> torch.Tensor:
+        return self.generator.animate_prepared(prepared.cache, target_params)

@@ -328,11 +328,37 @@ class WarpingGenerator(nn.Module):
         Returns (deformed features, dense-motion dict)."""
         dense_motion = self.dense_motion_network(reference_frame, kp_target=kp_target,
                                                  kp_reference=kp_reference)
-        out = self.deform_input(reference_frame_features, dense_motion["deformation"])
+        return self.compensate(reference_frame_features, dense_motion), dense_motion
+
+    def compensate(self, features: torch.Tensor, dense_motion: dict) -> torch.Tensor:
+        """Warp ``features`` (batch 1 or B) by the dense motion (batch B), then apply its occlusion map."""
+        deformation = dense_motion["deformation"]
+        out = self.deform_input(features.expand(deformation.shape[0], -1, -1, -1), deformation)
         occlusion_map = dense_motion.get("occlusion_map")
         if occlusion_map is not None:
             out = out * resize_like(occlusion_map, out, align_corners=self.align_corners_resize)
-        return out, dense_motion
+        return out
+
+    # -- prepared reference (decoder): the target-independent part computed once per reference picture
+    def prepare_animation(self, reference_frame: torch.Tensor, kp_reference: dict) -> dict:
+        """Reference features and the dense-motion network's reference part."""
+        dense_motion_network = getattr(self, "dense_motion_network", None)
+        return {"features": self.reference_ft_encoder(reference_frame),
+                "dense_motion": (dense_motion_network.prepare_reference(reference_frame, dict(kp_reference))
+                                 if dense_motion_network is not None else None)}
+
+    def prepared_motion_compensation(self, prepared: dict, kp_target: dict) -> torch.Tensor:
+        """motion_prediction_and_compensation() from :meth:`prepare_animation`'s output, for B targets."""
+        if prepared["dense_motion"] is None:
+            b = kp_target["value"].shape[0]
+            return prepared["features"].expand(b, -1, -1, -1)
+        dense_motion = self.dense_motion_network.forward_prepared(prepared["dense_motion"], kp_target)
+        return self.compensate(prepared["features"], dense_motion)
+
+    def animate_prepared(self, prepared: dict, kp_target: dict) -> torch.Tensor:
+        """The animation of a prepared reference towards B targets, for the generators that decode
+        ``bottleneck(deformed features)`` (FOMM, DAC, RDAC; HDAC and MRDAC fuse before decoding)."""
+        return self.animated_frame_decoder(self.bottleneck(self.prepared_motion_compensation(prepared, kp_target)))
 
     def animated_frame_decoder(self, features: torch.Tensor) -> torch.Tensor:
         """Decoder features -> picture in [0, 1] (up blocks, final 7x7 convolution, sigmoid)."""

@@ -168,34 +168,45 @@ class CFTEDenseMotionNetwork(nn.Module):
                                           num_bottleneck_blocks)
         self.final = nn.Conv2d(block_expansion, num_channels, kernel_size=(7, 7), padding=(3, 3))
 
-    def feature_difference(self, feature_reference: torch.Tensor,
-                           feature_target: torch.Tensor) -> torch.Tensor:
-        """up(F_target) - up(F_reference) at the dense-motion resolution."""
-        up_target, up_reference = feature_target, feature_reference
-        for block in self.up_blocks:
-            up_target = block(up_target)
-            up_reference = block(up_reference)
-        return up_target - up_reference
-
-    def sparse_deformed_picture(self, picture: torch.Tensor, sparse_motion: torch.Tensor) -> torch.Tensor:
+    def encode_picture(self, picture: torch.Tensor) -> torch.Tensor:
         out = self.first(picture)
         for block in self.motiondown_blocks:
             out = block(out)
-        out = self.bottleneck(warp_by_flow(out, sparse_motion))
+        return out
+
+    def decode_sparse_deformed(self, encoded: torch.Tensor, sparse_motion: torch.Tensor) -> torch.Tensor:
+        out = self.bottleneck(warp_by_flow(encoded, sparse_motion))
         for block in self.motionup_blocks:
             out = block(out)
         return self.final(out)
 
-    def forward(self, source_image: torch.Tensor, heatmap_source: Mapping,
-                heatmap_driving: Mapping) -> dict:
+    def upsample_feature(self, feature: torch.Tensor) -> torch.Tensor:
+        for block in self.up_blocks:
+            feature = block(feature)
+        return feature
+
+    def prepare_reference(self, source_image: torch.Tensor, heatmap_source: Mapping) -> dict:
+        """The target-independent part: the down-scaled source, its encoding, its up-sampled compact
+        feature and the feature itself (for the Farneback flow)."""
         if self.scale_factor != 1:
             source_image = self.down(source_image)
-        b, _, h, w = source_image.shape
-        difference = self.feature_difference(heatmap_source["value"], heatmap_driving["value"])
+        return {"frame": source_image, "encoded": self.encode_picture(source_image),
+                "feature": heatmap_source["value"], "up_feature": self.upsample_feature(heatmap_source["value"])}
+
+    def forward(self, source_image: torch.Tensor, heatmap_source: Mapping,
+                heatmap_driving: Mapping) -> dict:
+        return self.forward_prepared(self.prepare_reference(source_image, heatmap_source), heatmap_driving)
+
+    def forward_prepared(self, prepared: dict, heatmap_driving: Mapping) -> dict:
+        """forward() from :meth:`prepare_reference`'s output; a batch-1 source serves B targets."""
+        feature_target = heatmap_driving["value"]
+        b = feature_target.shape[0]
+        _, _, h, w = prepared["frame"].shape
+        difference = self.upsample_feature(feature_target) - prepared["up_feature"]
         # Reference quirk (see module docstring): prev = driving (target), next = source.
-        sparse_motion = farneback_sparse_motion(heatmap_driving["value"], heatmap_source["value"])
-        sparse_motion = sparse_motion.to(source_image.device)
-        sparse_deformed = self.sparse_deformed_picture(source_image, sparse_motion)
+        sparse_motion = farneback_sparse_motion(feature_target, prepared["feature"].expand(b, -1, -1, -1))
+        sparse_motion = sparse_motion.to(prepared["frame"].device)
+        sparse_deformed = self.decode_sparse_deformed(prepared["encoded"].expand(b, -1, -1, -1), sparse_motion)
         hourglass_input = torch.cat([difference.reshape(b, -1, h, w),
                                      sparse_deformed.reshape(b, -1, h, w)], dim=1)
         prediction = self.hourglass(hourglass_input)
@@ -238,20 +249,27 @@ class CFTEGenerator(nn.Module):
                                         align_corners=False).permute(0, 2, 3, 1)
         return warp_by_flow(inp, deformation)
 
-    def forward(self, source_image: torch.Tensor, heatmap_source: Mapping,
-                heatmap_driving: Mapping) -> dict:
+    def prepare_reference(self, source_image: torch.Tensor, heatmap_source: Mapping) -> dict:
+        """The source's encoder features and the dense-motion network's source part."""
         out = self.first(source_image)
         for block in self.down_blocks:
             out = block(out)
-        dense_motion = self.dense_motion_network(source_image=source_image,
-                                                 heatmap_source=heatmap_source,
-                                                 heatmap_driving=heatmap_driving)
+        return {"picture": source_image, "features": out,
+                "dense_motion": self.dense_motion_network.prepare_reference(source_image, heatmap_source)}
+
+    def forward(self, source_image: torch.Tensor, heatmap_source: Mapping,
+                heatmap_driving: Mapping) -> dict:
+        return self.forward_prepared(self.prepare_reference(source_image, heatmap_source), heatmap_driving)
+
+    def forward_prepared(self, prepared: dict, heatmap_driving: Mapping) -> dict:
+        dense_motion = self.dense_motion_network.forward_prepared(prepared["dense_motion"], heatmap_driving)
         deformation = dense_motion["deformation"]
+        b = deformation.shape[0]
         output = {"deformation": deformation,
                   "sparse_deformed": dense_motion["sparse_deformed"],
                   "sparse_motion": dense_motion["sparse_motion"],
-                  "deformed": self.deform_input(source_image, deformation)}
-        out = self.deform_input(out, deformation)
+                  "deformed": self.deform_input(prepared["picture"].expand(b, -1, -1, -1), deformation)}
+        out = self.deform_input(prepared["features"].expand(b, -1, -1, -1), deformation)
         occlusion_map = dense_motion.get("occlusion_map")
         if occlusion_map is not None:
             output["occlusion_map"] = occlusion_map
@@ -290,3 +308,14 @@ class CFTEModel(FaceModel):
         out = self.generator(reference, heatmap_source={"value": reference_params["feature"]},
                              heatmap_driving={"value": target_params["feature"]})
         return out["prediction"]
+
+    #: The public reference normalises the compact features of a whole batch together before
+    #: Farneback; its coder always runs batch 1. Targets are synthesised one at a time (the prepared
+    #: reference is still reused), so each generated picture equals the batch-1 reference's.
+    forced_synthesis_batch = 1
+
+    def _prepare(self, reference: torch.Tensor, reference_params: dict) -> dict:
+        return self.generator.prepare_reference(reference, {"value": reference_params["feature"]})
+
+    def _synthesise_batch(self, prepared, target_params: dict, **side_info) -> torch.Tensor:
+        return self.generator.forward_prepared(prepared.cache, {"value": target_params["feature"]})["prediction"]

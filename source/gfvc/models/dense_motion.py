@@ -45,16 +45,6 @@ class DenseMotionNetwork(nn.Module):
         if scale_factor != 1:
             self.down = AntiAliasInterpolation2d(num_channels, scale_factor, resample=down_resample)
 
-    def heatmap_representation(self, reference_frame: torch.Tensor, kp_target: torch.Tensor,
-                               kp_reference: torch.Tensor) -> torch.Tensor:
-        """Gaussian(target) - gaussian(reference) per keypoint, with a zero background map first:
-        (B, K+1, 1, h, w)."""
-        b, _, h, w = reference_frame.shape
-        heatmap = (kp2gaussian(kp_target, (h, w), self.kp_variance)
-                   - kp2gaussian(kp_reference, (h, w), self.kp_variance))
-        zeros = torch.zeros(b, 1, h, w, dtype=heatmap.dtype, device=heatmap.device)
-        return torch.cat([zeros, heatmap], dim=1).unsqueeze(2)
-
     def sparse_motions(self, reference_frame: torch.Tensor, kp_target: torch.Tensor,
                        kp_reference: torch.Tensor) -> torch.Tensor:
         """Identity grid (background) followed by one translation per keypoint that moves the target
@@ -73,13 +63,31 @@ class DenseMotionNetwork(nn.Module):
         deformed = F.grid_sample(repeated, sparse_motions.reshape(b * k1, h, w, 2), align_corners=True)
         return deformed.view(b, k1, c, h, w)
 
-    def forward(self, reference_frame: torch.Tensor, kp_target: dict, kp_reference: dict) -> dict:
+    def prepare_reference(self, reference_frame: torch.Tensor, kp_reference: dict) -> dict:
+        """The target-independent part: the (down-scaled) reference picture, its keypoints and their
+        gaussian heatmaps."""
         if self.scale_factor != 1:
             reference_frame = self.down(reference_frame)
-        b, _, h, w = reference_frame.shape
-        kp_t, kp_r = kp_target["value"], kp_reference["value"]
+        kp_r = kp_reference["value"]
+        prepared = {"frame": reference_frame, "kp": kp_r}
         if self.heatmap_input:
-            heatmap = self.heatmap_representation(reference_frame, kp_t, kp_r)
+            prepared["gaussian"] = kp2gaussian(kp_r, reference_frame.shape[2:], self.kp_variance)
+        return prepared
+
+    def forward(self, reference_frame: torch.Tensor, kp_target: dict, kp_reference: dict) -> dict:
+        return self.forward_prepared(self.prepare_reference(reference_frame, kp_reference), kp_target)
+
+    def forward_prepared(self, prepared: dict, kp_target: dict) -> dict:
+        """forward() from :meth:`prepare_reference`'s output; a batch-1 reference serves B targets."""
+        kp_t = kp_target["value"]
+        b = kp_t.shape[0]
+        reference_frame = prepared["frame"].expand(b, -1, -1, -1)
+        kp_r = prepared["kp"].expand(b, -1, -1)
+        _, _, h, w = reference_frame.shape
+        if self.heatmap_input:
+            heatmap = kp2gaussian(kp_t, (h, w), self.kp_variance) - prepared["gaussian"]
+            zeros = torch.zeros(b, 1, h, w, dtype=heatmap.dtype, device=heatmap.device)
+            heatmap = torch.cat([zeros, heatmap], dim=1).unsqueeze(2)
         else:
             heatmap = reference_frame.new_zeros(b, self.num_kp + 1, 1, h, w)
         sparse_motion = self.sparse_motions(reference_frame, kp_t, kp_r)

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import FaceModel, ModelConfigError
+from .base import FaceModel, ModelConfigError, batch_size_of
 from .blocks import AntiAliasInterpolation2d, ResBlock2d, SameBlock2d, make_down_blocks, make_up_blocks, resize_like
 from .blocks3d import (Hourglass3d, KPHourglass, ResBlock3d, ResBottleneck, kp2gaussian_3d,
                        make_coordinate_grid_3d)
@@ -204,20 +204,29 @@ class FV2VDenseMotionNetwork(nn.Module):
         deformed = F.grid_sample(repeated, sparse_motions.view(n * k1, d, h, w, 3), align_corners=True)
         return deformed.view(n, k1, -1, d, h, w)
 
-    def heatmap_representation(self, spatial_size, kp_driving: torch.Tensor,
-                               kp_source: torch.Tensor) -> torch.Tensor:
-        """(N, K+1, 1, D, H, W): gaussian(driving) - gaussian(source), zero background first."""
-        heatmap = (kp2gaussian_3d(kp_driving, spatial_size, KP_VARIANCE)
-                   - kp2gaussian_3d(kp_source, spatial_size, KP_VARIANCE))
-        zeros = torch.zeros(heatmap.shape[0], 1, *spatial_size, dtype=heatmap.dtype, device=heatmap.device)
-        return torch.cat([zeros, heatmap], dim=1).unsqueeze(2)
+    def prepare_reference(self, feature: torch.Tensor, kp_source: Mapping) -> dict:
+        """The target-independent part: the compressed source volume, the source keypoints and their
+        gaussians."""
+        _, _, d, h, w = feature.shape
+        kp_s = kp_source["value"]
+        return {"feature": F.relu(self.norm(self.compress(feature))), "kp": kp_s,
+                "gaussian": kp2gaussian_3d(kp_s, (d, h, w), KP_VARIANCE)}
 
     def forward(self, feature: torch.Tensor, kp_driving: Mapping, kp_source: Mapping) -> dict:
-        n, _, d, h, w = feature.shape
-        feature = F.relu(self.norm(self.compress(feature)))
-        sparse_motion = self.sparse_motions(feature, kp_driving["value"], kp_source["value"])
+        return self.forward_prepared(self.prepare_reference(feature, kp_source), kp_driving)
+
+    def forward_prepared(self, prepared: dict, kp_driving: Mapping) -> dict:
+        """forward() from :meth:`prepare_reference`'s output; a batch-1 source serves N targets."""
+        kp_d = kp_driving["value"]
+        n = kp_d.shape[0]
+        feature = prepared["feature"].expand(n, -1, -1, -1, -1)
+        _, _, d, h, w = feature.shape
+        sparse_motion = self.sparse_motions(feature, kp_d, prepared["kp"].expand(n, -1, -1))
         deformed = self.deformed_features(feature, sparse_motion)
-        heatmap = self.heatmap_representation((d, h, w), kp_driving["value"], kp_source["value"])
+        # gaussian(driving) - gaussian(source), zero background first: (N, K+1, 1, D, H, W)
+        heatmap = kp2gaussian_3d(kp_d, (d, h, w), KP_VARIANCE) - prepared["gaussian"]
+        zeros = torch.zeros(n, 1, d, h, w, dtype=heatmap.dtype, device=heatmap.device)
+        heatmap = torch.cat([zeros, heatmap], dim=1).unsqueeze(2)
         prediction = self.hourglass(torch.cat([heatmap, deformed], dim=2).view(n, -1, d, h, w))
         mask = F.softmax(self.mask(prediction), dim=1)
         deformation = (sparse_motion.permute(0, 1, 5, 2, 3, 4) * mask.unsqueeze(2)).sum(dim=1)
@@ -273,16 +282,24 @@ class FV2VGenerator(nn.Module):
                                         mode="trilinear", align_corners=False).permute(0, 2, 3, 4, 1)
         return F.grid_sample(inp, deformation, align_corners=True)
 
-    def forward(self, source_image: torch.Tensor, kp_driving: Mapping, kp_source: Mapping) -> dict:
+    def prepare_reference(self, source_image: torch.Tensor, kp_source: Mapping) -> dict:
+        """The source's 3-D feature volume and the dense-motion network's source part."""
         out = self.first(source_image)
         for block in self.down_blocks:
             out = block(out)
         out = self.second(out)
         n, _, h, w = out.shape
         feature_3d = self.resblocks_3d(out.view(n, self.reshape_channel, self.reshape_depth, h, w))
-        dense_motion = self.dense_motion_network(feature=feature_3d, kp_driving=kp_driving,
-                                                 kp_source=kp_source)
+        return {"feature_3d": feature_3d,
+                "dense_motion": self.dense_motion_network.prepare_reference(feature_3d, kp_source)}
+
+    def forward(self, source_image: torch.Tensor, kp_driving: Mapping, kp_source: Mapping) -> dict:
+        return self.forward_prepared(self.prepare_reference(source_image, kp_source), kp_driving)
+
+    def forward_prepared(self, prepared: dict, kp_driving: Mapping) -> dict:
+        dense_motion = self.dense_motion_network.forward_prepared(prepared["dense_motion"], kp_driving)
         output = {"mask": dense_motion["mask"]}
+        feature_3d = prepared["feature_3d"].expand(kp_driving["value"].shape[0], -1, -1, -1, -1)
         out = self.deform_input(feature_3d, dense_motion["deformation"])
         n, c, d, h, w = out.shape
         out = self.fourth(self.third(out.view(n, c * d, h, w)))
@@ -348,3 +365,20 @@ class FV2VModel(FaceModel):
         kp_driving = self.posed_keypoints(kp_canonical, target_params)
         out = self.generator(reference, kp_driving={"value": kp_driving}, kp_source={"value": kp_source})
         return out["prediction"]
+
+    def _prepare(self, reference: torch.Tensor, reference_params: dict) -> dict:
+        """Canonical keypoints (from the parameters, else detected once), the posed source keypoints and
+        the generator's source part."""
+        kp_canonical = reference_params.get("kp_canonical")
+        if kp_canonical is None:
+            kp_canonical = self.kp_detector(reference)["value"]
+        kp_source = self.posed_keypoints(kp_canonical, reference_params)
+        return {"kp_canonical": kp_canonical,
+                "generator": self.generator.prepare_reference(reference, {"value": kp_source})}
+
+    def _synthesise_batch(self, prepared, target_params: dict, **side_info) -> torch.Tensor:
+        kp_canonical = prepared.cache["kp_canonical"]
+        b = batch_size_of({k: target_params[k] for k in ("rot_mat", "t", "exp") if k in target_params},
+                          "FV2V target parameters")
+        kp_driving = self.posed_keypoints(kp_canonical.expand(b, -1, -1), target_params)
+        return self.generator.forward_prepared(prepared.cache["generator"], {"value": kp_driving})["prediction"]

@@ -64,10 +64,23 @@ class HdacGenerator(WarpingGenerator):
             base_features = torch.zeros_like(ref_features)
         deformed, _ = self.motion_prediction_and_compensation(reference_frame, ref_features, kp_reference,
                                                               kp_target)
+        return self.fuse_and_decode(deformed, base_features)
+
+    def fuse_and_decode(self, deformed: torch.Tensor, base_features: torch.Tensor) -> torch.Tensor:
         fused = torch.cat([deformed, base_features], dim=1)
         for block in self.main_bottleneck:
             fused = block(fused)
         return self.animated_frame_decoder(self.bt_output_layer(fused))
+
+    def animate_prepared(self, prepared: dict, kp_target: dict,
+                         base_layer_frame: torch.Tensor | None = None) -> torch.Tensor:
+        """predict() from a prepared reference for B targets; ``base_layer_frame`` (B, 3, H, W) or None."""
+        deformed = self.prepared_motion_compensation(prepared, kp_target)
+        if base_layer_frame is not None:
+            base_features = self.base_layer_ft_encoder(base_layer_frame)
+        else:
+            base_features = torch.zeros_like(deformed)
+        return self.fuse_and_decode(deformed, base_features)
 
 
 @register_family("hdac")
@@ -92,3 +105,8 @@ class HdacModel(KeypointFaceModel):
         if base_layer is not None:
             self.check_frames(base_layer, "base_layer")
         return self.generator.predict(reference, dict(reference_params), dict(target_params), base_layer)
+
+    side_info_names = ("base_layer",)
+
+    def _synthesise_batch(self, prepared, target_params: dict, base_layer: torch.Tensor | None = None) -> torch.Tensor:
+        return self.generator.animate_prepared(prepared.cache, target_params, base_layer)

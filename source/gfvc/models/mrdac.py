@@ -15,12 +15,12 @@ strictly, with the same key/shape checks), see ``optional_checkpoint_prefixes``.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from .base import KeypointFaceModel
+from .base import KeypointFaceModel, PreparedReference, run_in_batches
 from .blocks import ResBlock2d, SameBlock2d, WarpingGenerator, make_bottleneck, make_down_blocks, make_up_blocks
 from .dac import make_dac_kp_detector, make_dense_motion
 from .registry import register_family
@@ -85,11 +85,23 @@ class MrdacGenerator(WarpingGenerator):
     def aggregate_and_decode(self, references: Sequence[tuple], kp_target: dict,
                              weights: torch.Tensor | None) -> torch.Tensor:
         """references: sequence of (picture, features, keypoints); weights: (N, R) or None."""
-        if weights is not None and weights.shape[1] != len(references):
-            raise ValueError(f"{len(references)} references but {weights.shape[1]} temporal weights")
+        animated = (self.animate_reference(frame, features, kp_ref, kp_target)
+                    for frame, features, kp_ref in references)
+        return self.weighted_max_and_decode(animated, len(references), weights)
+
+    def aggregate_prepared(self, prepared: Sequence[dict], kp_target: dict,
+                           weights: torch.Tensor | None) -> torch.Tensor:
+        """aggregate_and_decode() from prepared references (``prepare_animation`` outputs)."""
+        animated = (self.aggregation(self.prepared_motion_compensation(p, kp_target)) for p in prepared)
+        return self.weighted_max_and_decode(animated, len(prepared), weights)
+
+    def weighted_max_and_decode(self, animated: Iterable[torch.Tensor], count: int,
+                                weights: torch.Tensor | None) -> torch.Tensor:
+        """Scale each reference's animated features by its weight, take the element-wise maximum, decode."""
+        if weights is not None and weights.shape[1] != count:
+            raise ValueError(f"{count} references but {weights.shape[1]} temporal weights")
         aggregated = None
-        for i, (frame, features, kp_ref) in enumerate(references):
-            fts = self.animate_reference(frame, features, kp_ref, kp_target)
+        for i, fts in enumerate(animated):
             if weights is not None:
                 fts = fts * weights[:, i].to(fts.dtype).view(-1, 1, 1, 1)
             aggregated = fts if aggregated is None else torch.max(aggregated, fts)
@@ -142,3 +154,33 @@ class MrdacModel(KeypointFaceModel):
             weights = self.generator.compute_ref_weights(torch.as_tensor(ref_indices).to(refs[0].device))
         triples = [(self.check_frames(r, "reference"), f, dict(p)) for r, f, p in zip(refs, reference_features, params)]
         return self.generator.aggregate_and_decode(triples, dict(target_params), weights)
+
+    # ------------------------------------------------------------------ prepared references (decoder)
+    def synthesise_prepared(self, prepared: PreparedReference, target_params: Mapping[str, torch.Tensor], *,
+                            synthesis_batch: int | None = None, ref_weights: torch.Tensor | None = None,
+                            **side_info) -> torch.Tensor:
+        """One prepared reference: :meth:`synthesise_multi` with R = 1."""
+        if side_info:
+            raise TypeError(f"MRDAC got unknown side information {sorted(side_info)}")
+        return self.synthesise_multi([prepared], target_params, ref_weights, synthesis_batch=synthesis_batch)
+
+    def synthesise_multi(self, prepared_list: Sequence[PreparedReference], target_params: Mapping[str, torch.Tensor],
+                         ref_weights: torch.Tensor | None = None, *,
+                         synthesis_batch: int | None = None) -> torch.Tensor:
+        """B pictures from R prepared references (the reference buffer) with temporal weights
+        ``ref_weights`` (B, R) (see :meth:`MrdacGenerator.compute_ref_weights`; None: unweighted)."""
+        prepared_list = list(prepared_list)
+        if not prepared_list:
+            raise ValueError("MRDAC needs at least one reference")
+        for prepared in prepared_list:
+            self.check_prepared(prepared)
+        side = {}
+        if ref_weights is not None:
+            if ref_weights.dim() != 2 or ref_weights.shape[1] != len(prepared_list):
+                raise ValueError(f"ref_weights must be (B, {len(prepared_list)}), got {list(ref_weights.shape)}")
+            side["ref_weights"] = ref_weights
+        caches = [p.cache for p in prepared_list]
+        with torch.no_grad():
+            return run_in_batches(
+                lambda params, ref_weights=None: self.generator.aggregate_prepared(caches, params, ref_weights),
+                target_params, side, synthesis_batch)

@@ -375,7 +375,19 @@ class RdacModel(KeypointFaceModel):
         if side_info:
             raise TypeError(f"RDAC takes only residual= as side information, got {sorted(side_info)}")
         self.check_frames(reference, "reference")
-        prediction = self.generator.animate(reference, dict(reference_params), dict(target_params))
+        return self.add_residual(self.generator.animate(reference, dict(reference_params), dict(target_params)),
+                                 residual)
+
+    side_info_names = ("residual",)
+
+    def _synthesise_batch(self, prepared, target_params: dict, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """The animation part from the prepared reference (the residual coders are not involved)."""
+        return self.add_residual(self.generator.animate_prepared(prepared.cache, target_params), residual)
+
+    @staticmethod
+    def add_residual(prediction: torch.Tensor, residual: torch.Tensor | None) -> torch.Tensor:
+        """The reference's enhanced prediction clamp(animation + residual, 0, 1) (the animation alone
+        without a residual)."""
         if residual is None:
             return prediction
         if residual.shape != prediction.shape:
