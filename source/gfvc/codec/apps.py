@@ -23,7 +23,8 @@ from .stream import RATE_CATEGORIES
 MAX_STREAM_BYTES = 1 << 31
 
 
-def print_rate(rate, frames: int, fps: float, out=sys.stdout) -> None:
+def print_rate(rate, frames: int, fps: float, out=None) -> None:
+    out = out or sys.stdout
     total = sum(rate.values())
     seconds = frames / fps if fps else 0
     print(f"Rate breakdown ({total} bytes, {frames} pictures"

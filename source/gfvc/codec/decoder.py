@@ -26,7 +26,7 @@ import torch
 from ..baselayer.decoders import decode_stream
 from ..bitstream import BitstreamError, GfvMessage, ModelIdentity, PictureHash, picture_md5
 from ..errors import GfvcError
-from .encoder import stack_params, synthesise
+from .encoder import synthesise
 from .model_source import ModelKey, find_model
 from .pictures import OUTPUT_ROUNDING, from_base_layer, key_format_name, to_model, to_uint8
 from .stream import ParsedStream, rate_breakdown, read_stream

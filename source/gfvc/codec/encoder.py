@@ -70,23 +70,17 @@ def analyse(model, family: str, pictures: torch.Tensor, reference: bool) -> Dict
         return model.analyse(pictures)
 
 
-def stack_params(params: List[Dict[str, torch.Tensor]], batch: int) -> Dict[str, torch.Tensor]:
-    """Concatenate per-picture parameters; pad to ``batch`` by repeating the last picture."""
-    padded = params + [params[-1]] * (batch - len(params))
-    return {k: torch.cat([p[k] for p in padded], dim=0) for k in padded[0]}
+def stack_params(params: List[Dict[str, torch.Tensor]]) -> Dict[str, torch.Tensor]:
+    return {k: torch.cat([p[k] for p in params], dim=0) for k in params[0]}
 
 
 def synthesise(model, prepared, params: List[Dict[str, torch.Tensor]], batch: int,
                drive: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Generated pictures of ``len(params)`` targets, computed with exactly ``batch`` rows."""
-    n = len(params)
-    side: Dict[str, Any] = {}
-    if drive is not None:
-        pad = batch - drive.shape[0]
-        side["base_layer"] = torch.cat([drive] + [drive[-1:]] * pad, dim=0) if pad else drive
+    """Generated pictures of ``len(params)`` targets, computed in calls of exactly ``batch``
+    targets (the last one padded), the shapes the decoder uses too."""
+    side: Dict[str, Any] = {} if drive is None else {"base_layer": drive}
     with torch.no_grad():
-        out = model.synthesise_prepared(prepared, stack_params(params, batch), **side)
-    return out[:n]
+        return model.synthesise_prepared(prepared, stack_params(params), synthesis_batch=batch, **side)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -5,8 +5,8 @@
   model animates and the decoder outputs.
 - Model input: uint8 RGB -> float32 (B, 3, H, W) in [0, 1] as ``x / 255`` (what the public
   software feeds its networks, reference_codecs 1.1).
-- Model output -> 8-bit: truncation ``(x * 255)`` toward zero as the public software does, or
-  rounding; both clip to [0, 1] first (the public code relies on the sigmoid for that).
+- Model output -> 8-bit: gfvc.models.output.to_uint8 (truncation as the public software, or
+  rounding; both clip to [0, 1] first).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import torch
 
 from ..bitstream.payloads.model_identity import KEY_PICTURE_FORMATS
 from ..io import Yuv420, rgb_to_yuv420, yuv420_to_rgb
+from ..models.output import UINT8_MODES, to_uint8  # noqa: F401 - the one 8-bit conversion
 
 #: key_format setting -> (mi_key_picture_format_idc, colour matrix or None for GBR 4:4:4)
 KEY_FORMATS = {
@@ -23,7 +24,7 @@ KEY_FORMATS = {
     "gbr444": (2, None),
 }
 assert tuple(KEY_FORMATS) == KEY_PICTURE_FORMATS
-OUTPUT_ROUNDING = ("truncate", "round")
+OUTPUT_ROUNDING = UINT8_MODES
 
 
 def key_format_name(idc: int) -> str:
@@ -54,13 +55,3 @@ def to_model(frames: np.ndarray) -> torch.Tensor:
     """uint8 RGB (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1]."""
     t = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).to(torch.float32)
     return t / 255.0
-
-
-def to_uint8(pictures: torch.Tensor, rounding: str) -> np.ndarray:
-    """float (N, 3, H, W) -> uint8 RGB (N, H, W, 3), by truncation or rounding (after clipping)."""
-    if rounding not in OUTPUT_ROUNDING:
-        raise ValueError(f"output rounding must be one of {', '.join(OUTPUT_ROUNDING)}, not {rounding!r}")
-    x = pictures.detach().to("cpu", torch.float32).clamp(0.0, 1.0) * 255.0
-    if rounding == "round":
-        x = torch.floor(x + 0.5)
-    return x.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()

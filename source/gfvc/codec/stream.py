@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..bitstream import BitstreamError
+from ..bitstream import BitstreamError, GfvMessage
 from ..bitstream.access_unit import find_pictures
 from ..bitstream.nal import START_CODE, NalUnit, codec_nal, make_nal_unit, split_nal_units
+from ..coding.face_parameters import fit_prediction
 from ..bitstream.sei import (SeiContext, SeiMessage, parse_sei_nal, sei_message_bytes,
                              write_sei_payload)
 
@@ -59,6 +60,10 @@ class MessageWriter:
         self.context = SeiContext()
 
     def write(self, payload: object) -> WrittenMessage:
+        if isinstance(payload, GfvMessage):
+            # prediction only where the previous message can serve as predictor (FV2V's first
+            # generated picture: its base message carries one more matrix type)
+            fit_prediction(payload, self.context)
         payload_type, data, recon, _ = write_sei_payload(payload, self.context)
         return WrittenMessage(payload_type, data, recon)
 
