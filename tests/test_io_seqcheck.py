@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gfvc.io import SequenceError, write_rgb
-from gfvc.io.seqcheck import BUILTIN_LIST, CTC_LIST, check_folder, main
+from gfvc.io.seqcheck import builtin_list, check_folder, ctc_list, main
 from gfvc.io.seqlist import load_sequence_list
 
 MINI_LIST = """title: mini
@@ -37,7 +37,7 @@ def folder(tmp_path):
 
 
 def test_ctc_list_is_the_jvet_ah0114_set():
-    seqs = load_sequence_list(CTC_LIST).entries
+    seqs = load_sequence_list(ctc_list()).entries
     assert len(seqs) == 30
     vox = [e for e in seqs if e.name.startswith("VOXCELEB_")]
     cfvqa = [e for e in seqs if e.name.startswith("CFVQA_")]
@@ -122,5 +122,5 @@ def test_cli_as_a_program_on_the_ctc_list(tmp_path):
 
 
 def test_builtin_folder_passes(builtin_dir):
-    assert check_folder(builtin_dir, BUILTIN_LIST) == []
+    assert check_folder(builtin_dir, builtin_list()) == []
     assert main(["--builtin"]) == 0

@@ -14,3 +14,7 @@ class SourceError(SequenceError):
 
 class BuildError(SequenceError):
     """A built-in sequence could not be built as its manifest says (bytes, frames, boxes)."""
+
+
+class DataRootError(SequenceError):
+    """The gfvc data folder (test_sequences/, cfg/, anchors/) cannot be found."""
