@@ -29,14 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import FileProblem
+from ..files import check_input_file
 from .colour import MATRICES, yuv420_to_rgb
 from .errors import BuildError, SequenceError
 from .resample import SquareBox, enlarge_box, nearest_source_frames, resize_frames
+from .root import data_path
 from .seqlist import SequenceEntry, SequenceList, load_sequence_list
 from .sequence import atomic_write_bytes, frame_size_bytes, rgb_to_planar_bytes
 from .sources import SourceSpec, fetch_source
 from .synthetic import HeadMotion, head_motion_clip
-from .root import data_path
 from .video import iter_yuv420_frames
 
 METHODS = ("crop", "synthetic_head_motion")
@@ -222,8 +224,12 @@ def _build_all(plans: list[ClipPlan], paths: dict[str, Path], out: Path, jobs: i
 def clip_state(entry: SequenceEntry, out: Path) -> str | None:
     """None when the built file is in place and matches the manifest; else what is wrong."""
     path = out / entry.file
-    if not path.is_file():
+    if not os.path.lexists(path):
         return "missing"
+    try:
+        check_input_file(path, "built clip")
+    except FileProblem as e:  # a folder, FIFO, device or dangling link under the clip's name
+        return str(e)
     want = entry.frames * frame_size_bytes(entry.jvet.width, entry.jvet.height, entry.jvet.chroma_format)
     size = path.stat().st_size
     if size != want:
@@ -296,7 +302,7 @@ def main(argv=None) -> int:
     args = _parse_args(argv)
     try:
         return run(args, log=lambda msg: print(f"[gfvc-build-sequences] {msg}", flush=True))
-    except SequenceError as e:  # includes SourceError and BuildError
+    except (SequenceError, FileProblem) as e:  # includes SourceError and BuildError
         print(f"gfvc-build-sequences: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .builtin import md5_file
-from .errors import SequenceError
-from .seqlist import SequenceEntry, load_sequence_list
+from .errors import SequenceError, SequenceFileError
 from .root import data_path
+from .seqlist import SequenceEntry, load_sequence_list
 from .sequence import count_frames, parse_jvet_name
 
 CTC_LIST_NAME = "jvet_ah0114.yaml"
@@ -74,13 +74,15 @@ def _look_alikes(folder: Path, entry: SequenceEntry) -> list[str]:
 
 def check_entry(folder: Path, entry: SequenceEntry, md5: bool = False) -> Problem | None:
     path = folder / entry.file
-    if not path.is_file():
+    if not os.path.lexists(path):
         alike = _look_alikes(folder, entry)
         hint = f"; found {'; '.join(alike)}" if alike else ""
         return Problem(entry.name, "missing", path, f"no file {entry.file} in {folder}{hint}")
     seq = entry.jvet
     try:
         frames = count_frames(path, seq.width, seq.height, seq.chroma_format)
+    except SequenceFileError as e:  # a directory, FIFO or device under the name, a dangling link
+        return Problem(entry.name, "unreadable", path, str(e))
     except SequenceError as e:
         return Problem(entry.name, "truncated", path, str(e))
     except OSError as e:
@@ -105,7 +107,7 @@ def check_folder(folder: str | os.PathLike, list_yaml: str | os.PathLike | None 
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise SequenceError(f"{folder}: no such folder")
+        raise SequenceError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
     entries = load_sequence_list(list_yaml if list_yaml is not None else ctc_list()).select(roles, names)
     return [p for p in (check_entry(folder, e, md5) for e in entries) if p is not None]
 
