@@ -190,9 +190,3 @@ def fetch_source(spec: SourceSpec, cache: str | os.PathLike, log=print) -> Path:
                               f"manifest's {spec.sha256}")
         atomic_write_bytes(target, data)
     return target
-
-
-def remove_cached(spec: SourceSpec, cache: Path) -> None:
-    folder = cache / spec.key
-    if folder.is_dir():
-        shutil.rmtree(folder)
