@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..errors import FileProblem
+from ..files import check_input_file
 from ..files import sha256_file as _sha256_of_file
 from .base import MetricUnavailable
 
@@ -38,8 +40,10 @@ class WeightSource:
                 return packaged, None
             return None, (f"no {self.expected} file: set {self.env_var} or the option {self.option}")
         path = Path(given).expanduser()
-        if not path.is_file():
-            return None, f"{self.expected} file {path} (from {where}) does not exist"
+        try:
+            check_input_file(path, f"{self.expected} file")
+        except FileProblem as e:  # missing, or a folder, FIFO or device: never opened
+            return None, f"{e} (from {where})"
         return path.resolve(), None
 
 
