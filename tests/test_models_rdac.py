@@ -1,5 +1,6 @@
-"""RDAC against the reference fixtures (GFVC_FIXTURES/RDAC): strict loading, the reference call
-sequence reproduced (floats to 1e-5, rANS bits and bytes exactly), the official layout, and errors."""
+"""RDAC against the reference fixtures (tests/fixtures/RDAC, or GFVC_FIXTURES): strict loading, the
+reference call sequence reproduced (floats to 1e-5, rANS bits and bytes exactly), the official
+layout, and errors."""
 from __future__ import annotations
 
 import pytest

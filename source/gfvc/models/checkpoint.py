@@ -28,14 +28,6 @@ class CheckpointError(GfvcError):
     """A checkpoint that cannot be read or does not fit the model; the message names the file and key."""
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_checkpoint(path: str | Path) -> tuple[dict, str]:
     """Read a checkpoint file (plain torch file or xz-compressed) on the CPU.
 
