@@ -12,7 +12,7 @@ import torch
 
 from gfvc.models import PreparedReference, build_model, to_uint8
 from gfvc.models.fv2v import rotation_matrix
-from models_helpers import load_tiny_model, tiny_case
+from models_helpers import load_tiny_model, tiny_case, torch_threads
 
 ATOL = 1e-5
 NUM_TARGETS = 4
@@ -20,11 +20,8 @@ NUM_TARGETS = 4
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """Tiny networks gain nothing from threads on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 def load(fixtures_root, family: str):
