@@ -12,7 +12,7 @@ import torch
 
 from gfvc.models import PreparedReference, build_model, to_uint8
 from gfvc.models.fv2v import rotation_matrix
-from models_helpers import load_tiny_model, tiny_case
+from models_helpers import load_tiny_model, tiny_case, torch_threads
 
 ATOL = 1e-5
 NUM_TARGETS = 4
@@ -20,11 +20,8 @@ NUM_TARGETS = 4
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """Tiny networks gain nothing from threads on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 def load(fixtures_root, family: str):
@@ -128,6 +125,13 @@ def test_fixed_synthesis_batch_makes_a_target_independent_of_the_others(family_c
 def test_side_information_without_base_layer_or_residual(family_case):
     family, model, reference, reference_params, target_params, side_info = family_case
     assert side_info
+    name = next(iter(side_info))
+    with pytest.raises(ValueError, match=f"{name} is 32x32, the reference picture 64x64"):
+        model.synthesise_prepared(model.prepare_reference(reference, reference_params), target_params,
+                                  **{name: side_info[name][..., :32, :32]})
+    with pytest.raises(ValueError, match=f"{name} has batch 2, the target parameters 4"):
+        model.synthesise_prepared(model.prepare_reference(reference, reference_params), target_params,
+                                  **{name: side_info[name][:2]})
     prepared = model.prepare_reference(reference, reference_params)
     with torch.no_grad():
         expected = model.synthesise(reference, reference_params, one(target_params, 1))

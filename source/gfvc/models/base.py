@@ -29,7 +29,7 @@ from __future__ import annotations
 from ..errors import GfvcError
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -188,7 +188,7 @@ class FaceModel(nn.Module):
         ``side_info`` tensors (HDAC ``base_layer``, RDAC ``residual``) have the leading dimension B.
         ``synthesis_batch``: see :func:`run_in_batches` (None: all B at once)."""
         self.check_prepared(prepared)
-        self.check_side_info(side_info)
+        self.check_side_info(side_info, prepared.picture.shape[2:])
         check_synthesis_batch(synthesis_batch)
         with torch.no_grad():
             return run_in_batches(lambda params, **side: self._synthesise_batch(prepared, params, **side),
@@ -206,14 +206,16 @@ class FaceModel(nn.Module):
             raise ValueError(f"this prepared reference was made by another model ({prepared.family}), "
                              f"not by this {self.family} model")
 
-    def check_side_info(self, side_info: Mapping[str, Any]) -> None:
+    def check_side_info(self, side_info: Mapping[str, Any], picture_size: Sequence[int]) -> None:
+        """Known names only; each given value a (B, 3, H, W) picture of the reference's size."""
         unknown = sorted(set(side_info) - set(self.side_info_names))
         if unknown:
             allowed = ", ".join(self.side_info_names) or "none"
             raise TypeError(f"{self.family.upper()} side information is {allowed}; got {unknown}")
         for name, value in side_info.items():
-            if value is not None:
-                self.check_frames(value, name)
+            if value is not None and tuple(self.check_frames(value, name).shape[2:]) != tuple(picture_size):
+                raise ValueError(f"{name} is {value.shape[3]}x{value.shape[2]}, the reference picture "
+                                 f"{picture_size[1]}x{picture_size[0]}")
 
     def _prepare(self, reference: torch.Tensor, reference_params: dict) -> dict:
         raise NotImplementedError
