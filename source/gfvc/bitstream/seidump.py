@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, TextIO
 
 from ..errors import FileProblem
-from ..files import read_input_bytes
+from ..files import check_input_file, read_input_bytes
 from .errors import BitstreamError
 from .nal import CODECS, NalUnit, check_stream_codec, codec_fit, parse_nal_header, split_nal_units
 from .sei import SeiContext, SeiMessage, parse_sei_nal
@@ -172,7 +172,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     path = Path(args.stream)
     try:
-        data = read_input_bytes(path, "stream", args.max_bytes)
+        # read_input_bytes reads max_bytes + 1 at once: ask for no more than the file holds
+        size = check_input_file(path, "stream").stat().st_size
+        data = read_input_bytes(path, "stream", min(size, args.max_bytes))
     except FileProblem as exc:
         print(f"gfvc-seidump: error: cannot read {exc}", file=sys.stderr)
         return 2

@@ -206,7 +206,14 @@ class SyntaxReader:
 
     def ue(self, name: str, value: Any = None) -> int:
         start = self.pos
-        leading_zeros = self._leading_zeros(name)
+        data = self._data
+        index = start >> 3
+        byte = data[index] & (0xFF >> (start & 7)) if index < len(data) else 0
+        if byte:                        # the common case: the leading 1 is in this byte
+            leading_zeros = 8 - (start & 7) - byte.bit_length()
+            self.bytes_read += 1
+        else:
+            leading_zeros = self._leading_zeros(name)
         self.pos = start + leading_zeros
         v = self._take(leading_zeros + 1, name) - 1
         if self.trace is not None:
