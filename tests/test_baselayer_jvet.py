@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from gfvc.baselayer import MissingBinaryError, PictureCountError, ToolFailedError, get_backend
-from gfvc.baselayer.jvet import REPO_CFG
+from gfvc.baselayer.jvet import packaged_cfg_dir
 from gfvc.io import Yuv420, rgb_to_yuv420
 from standins.pictures import moving_face
 
@@ -56,7 +56,7 @@ def test_cfg_files_are_jvet_style_and_complete():
     for fam, files in (("hm", ("encoder_intra_main.cfg", "encoder_lowdelay_main.cfg", "encoder_lowdelay_P_main.cfg")),
                        ("vtm", ("encoder_intra_vtm.cfg", "encoder_lowdelay_vtm.cfg", "encoder_lowdelay_P_vtm.cfg"))):
         for name in files:
-            text = (REPO_CFG / fam / name).read_text()
+            text = (packaged_cfg_dir() / fam / name).read_text()
             cfg = dict((k.strip(), v.split("#")[0].strip()) for k, v in
                        (ln.split(":", 1) for ln in text.splitlines() if ln.strip() and not ln.startswith("#")))
             assert cfg["SEIDecodedPictureHash"] == "0"

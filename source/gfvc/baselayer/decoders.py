@@ -21,6 +21,7 @@ import numpy as np
 
 from ..io import Yuv420
 from .errors import BaseLayerError, MissingBinaryError, PictureFormatError, ToolFailedError
+from .ffmpeg_exe import static_ffmpeg
 from .interface import DecodeResult, check_picture_count
 from .md5 import plane_md5
 from .process import run_tool, stderr_tail
@@ -172,8 +173,6 @@ def decode_stream(bitstream: bytes, codec: str, decoder: str = "pyav", *, width:
             raw, seconds, command = decode_pyav(bitstream, codec)
         elif decoder == "ffmpeg":
             if ffmpeg is None:
-                from .ffmpeg import static_ffmpeg
-
                 ffmpeg = static_ffmpeg()
             raw, seconds, command = decode_ffmpeg(bitstream, codec, ffmpeg, Path(tmp))
         else:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import re
-import subprocess
 from typing import Any
 
 import numpy as np
@@ -30,30 +29,11 @@ import numpy as np
 from ..io import Yuv420
 from .annexb import access_unit_sizes
 from .decoders import DECODERS, decode_stream
-from .errors import MissingBinaryError, ToolFailedError
+from .errors import ToolFailedError
+from .ffmpeg_exe import ffmpeg_version, static_ffmpeg
 from .interface import Backend, DecodeResult, EncodeResult, Pictures, is_rgb, picture_count, picture_size
 from .process import run_tool, stderr_tail
 from .samples import to_10bit
-
-
-def static_ffmpeg() -> str:
-    """Path of the static ffmpeg shipped in the pinned imageio-ffmpeg wheel."""
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise MissingBinaryError("the built-in backends need the imageio-ffmpeg wheel (pip install "
-                                 "-c constraints.txt imageio-ffmpeg==0.8.1)", tool="ffmpeg") from None
-    try:
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except RuntimeError as e:
-        raise MissingBinaryError(f"imageio-ffmpeg has no ffmpeg executable: {e}", tool="ffmpeg") from None
-
-
-@functools.lru_cache(maxsize=None)
-def ffmpeg_version(ffmpeg: str) -> str:
-    """First line of ``ffmpeg -version`` (names the build, hence the x265/vvenc inside)."""
-    out = subprocess.run([ffmpeg, "-hide_banner", "-version"], capture_output=True, check=False).stdout
-    return out.decode("utf-8", "replace").splitlines()[0].split(" Copyright")[0].strip() if out else "unknown"
 
 
 def _yuv_bytes(pictures: Yuv420, ten_bit: bool) -> bytes:

@@ -3,7 +3,8 @@
 Binaries: HM ``TAppEncoder``/``TAppDecoder``, VTM ``EncoderApp``/``DecoderApp``, named by the
 backend options ``encoder=``/``decoder=`` or the environment variables GFVC_HM_ENCODER,
 GFVC_HM_DECODER, GFVC_VTM_ENCODER, GFVC_VTM_DECODER. The encoder is given two cfg files, the
-structure cfg from ``cfg/hm`` or ``cfg/vtm`` and a per-sequence cfg written next to the input
+structure cfg from ``cfg/hm`` or ``cfg/vtm`` (package data of gfvc.baselayer; GFVC_CFG_DIR or
+the option ``cfg_dir=`` names a folder of your own) and a per-sequence cfg written next to the input
 (size, frame rate, frame count, input bit depth 8, level, chroma format), plus ``-q QP``. No
 reconstruction file is asked for: pictures always come from the decoder app's output.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,16 @@ from .interface import Backend, DecodeResult, EncodeResult, Pictures, check_pict
 from .process import resolve_executable, run_tool, stderr_tail
 from .samples import to_8bit
 
-REPO_CFG = Path(__file__).resolve().parents[3] / "cfg"
+#: environment variable naming a folder with ``hm/`` and ``vtm/`` cfg folders that replace the packaged ones
+CFG_DIR_ENV = "GFVC_CFG_DIR"
+
+
+def packaged_cfg_dir() -> Path:
+    """The structure cfg files shipped inside the package (``gfvc/baselayer/cfg/{hm,vtm}``).
+
+    Found through importlib.resources, so an installed (non-editable) package finds them too.
+    """
+    return Path(str(resources.files(__package__).joinpath("cfg")))
 
 
 def _level_for(width: int, height: int, fps: float) -> str:
@@ -84,7 +95,7 @@ class JvetBackend(Backend):
         self.encoder_env, self.decoder_env = f"GFVC_{up}_ENCODER", f"GFVC_{up}_DECODER"
         self._encoder = encoder or os.environ.get(self.encoder_env)
         self._decoder = decoder or os.environ.get(self.decoder_env)
-        self.cfg_dir = Path(cfg_dir or os.environ.get("GFVC_CFG_DIR") or REPO_CFG) / self.family
+        self.cfg_dir = Path(cfg_dir or os.environ.get(CFG_DIR_ENV) or packaged_cfg_dir()) / self.family
         self.output_bit_depth = output_bit_depth
 
     def _exe(self, which: str) -> str:

@@ -70,7 +70,7 @@ def _load_builtin_codecs() -> None:
     # does not pull in torch or the base-layer backends.
     import importlib
 
-    for mod in ("gfvc.baselayer.anchors",):
+    for mod in ("gfvc.codec.anchors",):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:
