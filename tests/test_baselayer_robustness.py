@@ -148,7 +148,7 @@ def test_a_stream_cut_inside_its_last_picture_is_reported(decoder, cut, hevc_str
     install_jvet_standins(tmp_path, monkeypatch)
     stream = tmp_path / "cut.265"
     stream.write_bytes(hevc_stream[:-cut])
-    assert main(["decode", str(stream), "--decoder", decoder]) == 1
+    assert main(["decode", str(stream), "--decoder", decoder, "--width", str(SIZE), "--height", str(SIZE)]) == 1
     _one_line_error(capsys, "stream truncated")
 
 
@@ -209,7 +209,8 @@ def test_vtm_prints_the_native_10_bit_md5_like_pyav(vvc_stream, tmp_path, monkey
     stream.write_bytes(vvc_stream)
     printed = {}
     for decoder in ("pyav", "vtm"):
-        assert main(["decode", str(stream), "--decoder", decoder, "--frames", str(N)]) == 0
+        assert main(["decode", str(stream), "--decoder", decoder, "--frames", str(N), "--width", str(SIZE),
+                     "--height", str(SIZE)]) == 0
         printed[decoder] = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("POC")]
     assert printed["vtm"] == printed["pyav"] and len(printed["vtm"]) == N
     assert re.search(r"\[MD5:[0-9a-f,]+\] \[8-bit output MD5:[0-9a-f,]+\]", printed["vtm"][0])
