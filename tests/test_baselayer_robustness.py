@@ -240,3 +240,18 @@ def test_hm_rgb_stream_decodes_with_the_default_decoder(tmp_path, monkeypatch):
     assert isinstance(dec.pictures, np.ndarray) and dec.pictures.shape == rgb.shape
     with pytest.raises(PictureFormatError, match="4:4:4; decode it as RGB"):
         get_backend("hm").decode(stream, SIZE, SIZE)
+
+
+def test_binaries_and_cfg_folders_that_are_not_files_are_named(tmp_path, monkeypatch):
+    from gfvc.baselayer import BaseLayerError, MissingBinaryError
+
+    folder = tmp_path / "TAppDecoder"
+    folder.mkdir()
+    with pytest.raises(MissingBinaryError, match="is a directory"):
+        get_backend("hm", decoder=str(folder)).decode(b"\x00\x00\x01\x40\x01", SIZE, SIZE)
+    (tmp_path / "cfg" / "hm" / "encoder_intra_main.cfg").mkdir(parents=True)
+    monkeypatch.setenv("GFVC_CFG_DIR", str(tmp_path / "cfg"))
+    with pytest.raises(BaseLayerError, match="encoder_intra_main.cfg is a directory"):
+        get_backend("hm").structure_cfg("intra")
+    with pytest.raises(BaseLayerError, match="no such file"):
+        get_backend("vtm").structure_cfg("intra")

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FileProblem
+from ..files import check_input_file
 from ..io import Yuv420
 from .annexb import access_unit_sizes, split_nal_units
 from .decoders import check_dimension, check_size, check_stream_complete, pix_fmt_of, split_raw_frames
@@ -118,9 +120,11 @@ class JvetBackend(Backend):
     def structure_cfg(self, structure: str) -> Path:
         self.check_structure(structure)
         path = self.cfg_dir / self.structure_cfgs[structure]
-        if not path.is_file():
-            raise BaseLayerError(f"{self.name}: structure cfg {path} is missing (set GFVC_CFG_DIR or cfg_dir)",
-                                     tool=self.name)
+        try:  # missing, or a directory/FIFO/device where the cfg file should be: said as such
+            check_input_file(path, f"{self.name} structure cfg")
+        except FileProblem as e:
+            raise BaseLayerError(f"{e} (set {CFG_DIR_ENV} or cfg_dir to a folder with hm/ and vtm/ cfg folders)",
+                                 tool=self.name) from None
         return path
 
     def settings(self) -> dict[str, Any]:
