@@ -180,7 +180,8 @@ def test_non_positive_numbers_never_reach_a_decoder(option, value, hevc_stream, 
 def test_encode_refuses_non_positive_numbers(seq, capsys):
     for option, value, needle in (("--frames", "0", "--frames must be a positive integer"),
                                   ("--start", "-1", "--start must be 0 or more"),
-                                  ("--fps", "-25", "--fps must be positive")):
+                                  ("--fps", "-25", "--fps must be positive"),
+                                  ("--fps", "nan", "--fps must be positive and finite")):
         assert main(["encode", str(seq), "-o", str(seq.with_suffix(".265")), "--qp", "37", option, value]) == 1
         _one_line_error(capsys, needle)
 

@@ -14,6 +14,7 @@ depth, as HM/VTM print it, followed by ``[8-bit output MD5:...]`` of the picture
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -97,8 +98,8 @@ def _check_numbers(args) -> None:
     if getattr(args, "start", 0) < 0:
         raise ValueError(f"--start must be 0 or more, got {args.start}")
     fps = getattr(args, "fps", None)
-    if fps is not None and not fps > 0:  # also refuses NaN
-        raise ValueError(f"--fps must be positive, got {fps}")
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"--fps must be positive and finite, got {fps}")
 
 
 def _encode(args) -> int:
