@@ -61,8 +61,9 @@ def run_ctc_cmd(cfg: Path, *args: str) -> list[str]:
     return [sys.executable, str(RUN_CTC), "-c", str(cfg), "--no-progress", *args]
 
 
-def run_ctc(cfg: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "source"))
+def run_ctc(cfg: Path, *args: str, timeout: float = 300, env_path=()) -> subprocess.CompletedProcess:
+    """run_ctc.py in a new process; ``env_path``: more folders on its PYTHONPATH (plugins)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "source"), *map(str, env_path)]))
     return subprocess.run(run_ctc_cmd(cfg, *args), capture_output=True, text=True, timeout=timeout, env=env)
 
 
