@@ -91,6 +91,8 @@ def run_plan(plan: Plan, executor: str | None = None, workers: int | None = None
             hash_cache.save()  # the input hashes of this plan, kept for the next start
         atomic_write_bytes(store.root / "run.yaml", _config_snapshot(plan))
         states = cell_states(plan, store)
+        for warning in store.warnings:
+            print(f"gfvc-ctc: warning: {warning}", file=stream, flush=True)
         pending = [s for s in states if s.status != DONE]
         by_digest = {s.task.digest: s for s in states}
         times = StageTimes()
