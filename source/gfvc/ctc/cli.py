@@ -129,7 +129,9 @@ _CLI_KEYS = (("sequences", "sequences.folder", "--sequences"), ("builtin", "sequ
 
 def cli_sources(args: argparse.Namespace) -> dict[str, str]:
     """Configuration key -> the command-line option that set it (for messages)."""
-    return {key: opt for attr, key, opt in _CLI_KEYS if getattr(args, attr, None) not in (None, False)}
+    given = {attr for attr, _, _ in _CLI_KEYS
+             if getattr(args, attr, None) is not None and getattr(args, attr, None) is not False}
+    return {key: opt for attr, key, opt in _CLI_KEYS if attr in given}
 
 
 def _fix_bdrate(o: dict[str, Any], raw: dict[str, Any]) -> None:

@@ -263,7 +263,8 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
         frames = None
     include = _str_list(seq_raw.get("include"), at("sequences.include"), problems)
     if include is not None and not include:
-        problems.append(f"{at('sequences.include')} names no sequence (leave it out, or null, for all)")
+        hint = "" if "sequences.include" in cli else " (leave it out, or null, for all)"
+        problems.append(f"{at('sequences.include')} names no sequence{hint}")
         include = None
     selection = SequenceSelection(
         builtin=builtin,

@@ -64,7 +64,7 @@ def _check_run_paths(cfg: CtcConfig, columns: list[CodecColumn]) -> list[str]:
     def kind(p: Path) -> int | None:
         try:
             return os.stat(p).st_mode
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # below a file: that file is the problem named
             return None
         except OSError as e:
             problems.append(f"output folder {cfg.output}: {p}: {e.strerror or e}")
@@ -124,8 +124,10 @@ def _preflight(spec: CodecSpec, codec, rate_point: Any, seq: SequenceSpec) -> st
             result = codec.code(frames, seq.fps, rate_point, Path(wd))
     except Exception as e:  # noqa: BLE001 - whatever fails here would fail every cell
         text = str(e).strip().splitlines()
+        detail = text[0] if text else ""
+        detail = detail if len(detail) <= 300 else detail[:300] + " ..."
         return (f"codec {spec.label} (options {spec.options!r}) cannot code {n} pictures of {seq.name} at rate "
-                f"point {rate_point!r}: {type(e).__name__}: {text[0] if text else ''}")
+                f"point {rate_point!r}: {type(e).__name__}: {detail}")
     if not result.bitstream:
         return f"codec {spec.label}: a trial coding of {n} pictures of {seq.name} gave an empty bitstream"
     return None
