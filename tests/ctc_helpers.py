@@ -33,6 +33,17 @@ def tiny_frames(seed: int, n: int = 8, size: int = 64) -> np.ndarray:
     return np.stack(frames)
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """gfvc refuses YAML aliases; a list used twice is written out twice."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def dump_yaml(value) -> str:
+    return yaml.dump(value, Dumper=_NoAliasDumper, sort_keys=False)
+
+
 def make_tiny_ctc(root: Path, qps=(30, 38), n_seq: int = 2, frames: int = 8, size: int = 64,
                   codec: str = CODEC, metrics=("psnr_y", "psnr_rgb"), extra: dict | None = None) -> Path:
     """Write n_seq sequences, a CTC list and a run configuration under root; -> config path."""
@@ -53,7 +64,7 @@ def make_tiny_ctc(root: Path, qps=(30, 38), n_seq: int = 2, frames: int = 8, siz
            "bdrate": {"anchors": [], "tests": None}, "output": "run"}
     cfg.update(extra or {})
     path = root / "ctc.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    path.write_text(dump_yaml(cfg))
     return path
 
 

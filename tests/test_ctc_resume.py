@@ -123,6 +123,7 @@ def test_sigkill_at_random_points_then_resume_gives_identical_tables(tmp_path, s
     os.mkfifo(gate / "events")
     events_fd = os.open(gate / "events", os.O_RDWR | os.O_NONBLOCK)  # read-write: never end-of-file
     first_seen: dict[str, str] = {}  # digest -> id of the computation that produced it
+    run = None
     try:
         # 1. killed while planning (the driver is inside the planner, building the codec)
         (gate / "hold-plan").touch()
@@ -152,6 +153,9 @@ def test_sigkill_at_random_points_then_resume_gives_identical_tables(tmp_path, s
             assert all(store.load_record(d) is not None for d in ids), "a stored cell does not hold up"
             first_seen.update(ids)
     finally:
+        if run is not None and run.proc.poll() is None:  # a failed check: leave nothing running
+            run.proc.kill()
+            run.proc.wait()
         os.close(events_fd)
     assert len(first_seen) == 4
 

@@ -227,6 +227,7 @@ def test_ctrl_c_while_planning_is_one_line_and_exit_130(tmp_path):
     (gate / "hold-plan").touch()
     events = os.open(gate / "events", os.O_RDWR | os.O_NONBLOCK)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "source"), str(REPO_ROOT / "tests")]))
+    p = None
     try:
         with open(tmp_path / "err", "wb") as errf:
             p = subprocess.Popen(run_ctc_cmd(cfg, "-o", str(tmp_path / "run")), env=env,
@@ -240,6 +241,9 @@ def test_ctrl_c_while_planning_is_one_line_and_exit_130(tmp_path):
         rc = p.wait(timeout=300)
         os.close(pidfd)
     finally:
+        if p is not None and p.poll() is None:  # a failed check: leave nothing running
+            p.kill()
+            p.wait()
         os.close(events)
     err = (tmp_path / "err").read_text()
     assert rc == 130, err

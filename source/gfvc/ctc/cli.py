@@ -197,7 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted; finished cells are kept, run the same command again to go on", file=sys.stderr)
         return 130
-    except GfvcError as e:  # CtcError; FileProblem: a full disk, a folder that became unwritable
+    except CtcError as e:
+        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except GfvcError as e:  # FileProblem: a full disk, a folder that became unwritable
         print(f"{PROG}: error: {_one_line(e)}; finished cells are kept, run the same command again "
               f"to go on", file=sys.stderr)
         return 2
@@ -220,6 +223,8 @@ def _print_plan(plan) -> int:
 
     store = RunStore(plan.config.output)
     states = cell_states(plan, store) if store.root.is_dir() else None
+    for warning in store.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     print(f"{len(plan.tasks)} cells: {len(plan.sequences)} sequences x "
           + " + ".join(f"{c.spec.label} ({len(c.rate_points)} rate points)" for c in plan.codecs))
     for i, t in enumerate(plan.tasks):

@@ -79,6 +79,9 @@ def resolve_sequences(sel: SequenceSelection) -> tuple[list[SequenceSpec], list[
             problems.append(f"sequence {entry.name}: {want} frames asked for, the file holds {entry.frames}")
             continue
         dataset_class = dataset_class_of(entry.name, entry.dataset_class or entry.name.split("_")[0])
+        if not str(dataset_class).isprintable():  # a table column and an XLSX cell
+            problems.append(f"sequence {entry.name}: dataset class {str(dataset_class)!r} holds control characters")
+            continue
         specs.append(SequenceSpec(name=entry.name, path=folder / entry.file, dataset_class=str(dataset_class),
                                   frames=want, fps=jn.fps, width=jn.width, height=jn.height))
     if not specs and not problems:

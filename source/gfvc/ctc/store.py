@@ -96,9 +96,13 @@ class RunStore:
     # -- lifetime ---------------------------------------------------------------------------
     def open(self) -> None:
         """Create the folder, take the run lock, and sweep temporary files of killed writes."""
-        for d in (self.root, self.cells, self.failures, self.logs):
-            d.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            for d in (self.root, self.cells, self.failures, self.logs):
+                d.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise CtcError(f"{self.root}: cannot open the run folder ({e.strerror or e}: "
+                           f"{e.filename or self.root})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
