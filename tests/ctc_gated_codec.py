@@ -4,7 +4,10 @@
 (created by the test), it stops at two checkpoints and waits for the test:
 
 - ``code``: in a worker process, on entering ``code()``;
-- ``plan``: in the driver, when the planner builds the codec, if ``hold-plan`` exists too.
+- ``plan``: in the driver, when the planner builds the codec, if ``hold-plan`` exists too;
+- ``store``: in the driver, before it writes a cell's record (after the cell's bitstream), if
+  ``hold-store`` existed when the planner built the codec (the driver's store writer is then
+  wrapped; the test process never has it).
 
 At a checkpoint the process makes and opens its own release FIFO, writes one line of JSON to
 ``events`` (its PID, written by the process itself, the checkpoint and a token; one ``write``
@@ -59,6 +62,24 @@ def _in_worker() -> bool:
     return multiprocessing.parent_process() is not None
 
 
+def _hold_record_writes(gate: Path) -> None:
+    """Wrap the run store's writer in this (driver) process: stop before each cell record."""
+    import gfvc.ctc.store as store
+
+    real = store.atomic_write_bytes
+    if getattr(real, "gated", False):
+        return
+
+    def write(path, data, *args, **kwargs):
+        p = Path(path)
+        if p.parent.name == "cells" and p.suffix == ".json" and (gate / "events").exists():
+            checkpoint(gate, "store", file=p.name)
+        return real(path, data, *args, **kwargs)
+
+    write.gated = True
+    store.atomic_write_bytes = write
+
+
 class GatedCodec(SequenceCodec):
     name = NAME
     default_rate_points = ()
@@ -66,8 +87,11 @@ class GatedCodec(SequenceCodec):
     def __init__(self, gate: str):
         self.gate = Path(gate)
         self.inner = get_codec(CODEC)
-        if not _in_worker() and (self.gate / "events").exists() and (self.gate / "hold-plan").exists():
-            checkpoint(self.gate, "plan")
+        if not _in_worker() and (self.gate / "events").exists():
+            if (self.gate / "hold-store").exists():
+                _hold_record_writes(self.gate)
+            if (self.gate / "hold-plan").exists():
+                checkpoint(self.gate, "plan")
 
     def settings(self):
         return {"inner": self.inner.settings(), "test_codec": self.name}

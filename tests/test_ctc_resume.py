@@ -104,11 +104,12 @@ def test_sigkill_at_random_points_then_resume_gives_identical_tables(tmp_path, s
     """Kill the driver at controlled points, then resume: finished cells are kept as they are,
     and the tables are byte-identical to those of an uninterrupted run.
 
-    The kill points are fixed by a handshake, not by time: during planning, and after exactly
-    k = 0, 1, 2, 1 cells were committed while both workers are inside ``code()``. A worker
-    reaching ``code()`` for a new cell proves that the driver committed the cell released
-    before (the local executor submits the next cell only after the driver stored the
-    outcome), so each kill lands after exactly k commits whatever the load on the machine."""
+    The kill points are fixed by a handshake, not by time: during planning; after exactly
+    k = 0, 1, 2, 1 cells were committed while both workers are inside ``code()``; and while
+    the driver stores a cell, between its bitstream and its record. A worker reaching
+    ``code()`` for a new cell proves that the driver committed the cell released before (the
+    local executor submits the next cell only after the driver stored the outcome), so each
+    kill lands after exactly k commits whatever the load on the machine."""
     gate = tmp_path / "gate"
     gate.mkdir()
     cfg = make_tiny_ctc(tmp_path, qps=(25, 30, 35, 40), extra={
@@ -152,6 +153,20 @@ def test_sigkill_at_random_points_then_resume_gives_identical_tables(tmp_path, s
             store = RunStore(run_dir)
             assert all(store.load_record(d) is not None for d in ids), "a stored cell does not hold up"
             first_seen.update(ids)
+
+        # 3. killed while the driver stores a cell: its bitstream written, its record not yet
+        (gate / "hold-store").touch()
+        run = GatedRun(cfg, run_dir, gate, events_fd, tmp_path / "start5.err")
+        for _ in range(2):
+            assert run.next_event()["where"] == "code"
+        run.release_oldest()
+        ev = run.next_event()  # no next cell can start before this commit
+        assert ev["where"] == "store" and ev["pid"] == run.proc.pid, ev
+        digest = ev["file"].removesuffix(".json")
+        run.kill()
+        (gate / "hold-store").unlink()
+        assert (run_dir / "cells" / f"{digest}.bin").is_file(), "the kill did not land after the bitstream"
+        assert cell_ids(run_dir) == first_seen, "a cell without its record counts as finished, or one was lost"
     finally:
         if run is not None and run.proc.poll() is None:  # a failed check: leave nothing running
             run.proc.kill()
