@@ -101,7 +101,7 @@ def path_component_problem(value: Any) -> str | None:
     if text.startswith("."):
         return f"{text!r} starts with a dot"
     if len(text) > 100:
-        return f"is longer than 100 characters"
+        return "is longer than 100 characters"
     bad = sorted({c for c in text if not _SAFE_COMPONENT.fullmatch("a" + c)})
     return f"{text!r} holds {', '.join(repr(c) for c in bad[:5])} (allowed: letters, digits, . _ + -)"
 
