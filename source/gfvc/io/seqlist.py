@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import FileProblem
-from ..files import load_yaml_file
+from ..errors import GfvcError
+from ..files import load_yaml_file  # regular file, bounded, UTF-8, no YAML aliases
 from .errors import SequenceError
 from .sequence import SequenceName, parse_jvet_name
 
@@ -92,8 +92,8 @@ def load_sequence_list(path: str | os.PathLike) -> SequenceList:
     path = Path(path)
     try:
         data = load_yaml_file(path, "sequence list")
-    except FileProblem as e:
-        raise SequenceError(str(e)) from None
+    except GfvcError as e:
+        raise SequenceError(f"cannot read the sequence list: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("sequences"), list) or not data["sequences"]:
         raise SequenceError(f"{path}: expected a top-level 'sequences:' list")
     entries = [_entry(path, i, raw) for i, raw in enumerate(data["sequences"])]
