@@ -1,0 +1,384 @@
+"""The public GFVC reference software's face-parameter coder, re-implemented for rate comparisons.
+
+Written from the description of the algorithm (doc/coding.md, "The reference parameter coder"),
+not from its code. Per frame (one file per frame in the reference):
+
+1. closed-loop DPCM on float64: ``d = p_t - rec_{t-1}``, ``q = round_half_even(d * Qstep)``,
+   ``rec_t = rec_{t-1} + q / Qstep`` (``rec_0`` = the key picture's unquantised parameters);
+2. signed -> unsigned: ``v <= 0 -> -2v``, ``v > 0 -> 2v - 1``;
+3. 0th-order Exp-Golomb code words, concatenated after one leading ``1`` marker bin;
+4. every bin through an adaptive binary arithmetic coder (256-bit low/high registers) with an
+   order-0 PPM model over {0, 1, 2}: 2 is the escape and the end-of-file symbol; the root context
+   starts with count(escape) = 1, count(0) = count(1) = 0; a bin value seen for the first time is
+   coded as escape + the value in a flat 3-symbol table; each coded bin increments its count (the
+   escape count stays 1); after the last bin EOF is coded (escape, then 2 in the flat table);
+5. ``finish`` writes one 1 bit, the output is padded with 0 bits to a byte; the decoder reads
+   zeros past the end. Model and coder restart for every frame.
+"""
+from __future__ import annotations
+
+from typing import Iterable, List, Sequence, Tuple
+
+from .errors import EntropyCodingError
+
+STATE_BITS = 256
+SYMBOL_ESCAPE = 2          # escape and end of file
+NUM_SYMBOLS = 3
+
+
+# -- binarisation ------------------------------------------------------------------------------
+def signed_to_unsigned(v: int) -> int:
+    return -2 * v if v <= 0 else 2 * v - 1
+
+
+def unsigned_to_signed(n: int) -> int:
+    return (n + 1) // 2 if n % 2 else -(n // 2)
+
+
+def exp_golomb_bins(n: int) -> List[int]:
+    """0th-order Exp-Golomb: floor(log2(n+1)) zeros, then n+1 in binary."""
+    if n < 0:
+        raise EntropyCodingError(f"Exp-Golomb codes non-negative integers, not {n}")
+    m = n + 1
+    width = m.bit_length()
+    return [0] * (width - 1) + [(m >> (width - 1 - i)) & 1 for i in range(width)]
+
+
+def binarise(values: Iterable[int]) -> List[int]:
+    """The bin string of one frame: the marker 1, then each value's Exp-Golomb code word."""
+    bins = [1]
+    for v in values:
+        bins.extend(exp_golomb_bins(signed_to_unsigned(int(v))))
+    return bins
+
+
+def debinarise(bins: Sequence[int]) -> List[int]:
+    if not bins or bins[0] != 1:
+        raise EntropyCodingError("reference parameter frame: the bin string lacks its leading 1 marker")
+    values, i, n = [], 1, len(bins)
+    while i < n:
+        zeros = 0
+        while i < n and bins[i] == 0:
+            zeros += 1
+            i += 1
+        if i + zeros + 1 > n:
+            raise EntropyCodingError("reference parameter frame: truncated Exp-Golomb code word")
+        m = 0
+        for b in bins[i:i + zeros + 1]:
+            m = (m << 1) | b
+        i += zeros + 1
+        values.append(unsigned_to_signed(m - 1))
+    return values
+
+
+# -- model -------------------------------------------------------------------------------------
+class _Order0Model:
+    """Order-0 PPM over {0, 1, escape}: counts of the root context, the flat order -1 table."""
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 1]
+
+    @staticmethod
+    def interval(counts: Sequence[int], symbol: int) -> Tuple[int, int, int]:
+        low = sum(counts[:symbol])
+        return low, low + counts[symbol], sum(counts)
+
+    def steps(self, symbol: int) -> List[Tuple[Sequence[int], int]]:
+        """(table, symbol) pairs that code ``symbol`` (a bin, or SYMBOL_ESCAPE for EOF)."""
+        if symbol != SYMBOL_ESCAPE and self.counts[symbol] > 0:
+            return [(self.counts, symbol)]
+        return [(self.counts, SYMBOL_ESCAPE), ((1, 1, 1), symbol)]
+
+    def update(self, symbol: int) -> None:
+        if symbol != SYMBOL_ESCAPE:
+            self.counts[symbol] += 1
+
+
+# -- arithmetic coder --------------------------------------------------------------------------
+_FULL = 1 << STATE_BITS
+_MASK = _FULL - 1
+_HALF = _FULL >> 1
+_QUARTER = _HALF >> 1
+
+
+class _Encoder:
+    def __init__(self) -> None:
+        self.low, self.high = 0, _MASK
+        self.pending = 0
+        self.bits: List[int] = []
+
+    def _emit(self, bit: int) -> None:
+        self.bits.append(bit)
+        self.bits.extend([bit ^ 1] * self.pending)
+        self.pending = 0
+
+    def code(self, counts: Sequence[int], symbol: int) -> None:
+        sym_low, sym_high, total = _Order0Model.interval(counts, symbol)
+        span = self.high - self.low + 1
+        self.high = self.low + sym_high * span // total - 1
+        self.low = self.low + sym_low * span // total
+        while True:
+            if self.high < _HALF:
+                self._emit(0)
+            elif self.low >= _HALF:
+                self._emit(1)
+                self.low -= _HALF
+                self.high -= _HALF
+            elif self.low >= _QUARTER and self.high < _HALF + _QUARTER:
+                self.pending += 1
+                self.low -= _QUARTER
+                self.high -= _QUARTER
+            else:
+                break
+            self.low = self.low << 1
+            self.high = (self.high << 1) | 1
+
+    def finish(self) -> bytes:
+        self.bits.append(1)
+        self.bits.extend([0] * (-len(self.bits) % 8))
+        out = bytearray()
+        for i in range(0, len(self.bits), 8):
+            byte = 0
+            for b in self.bits[i:i + 8]:
+                byte = (byte << 1) | b
+            out.append(byte)
+        return bytes(out)
+
+
+class _Decoder:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.low, self.high = 0, _MASK
+        self.code = 0
+        for _ in range(STATE_BITS):
+            self.code = (self.code << 1) | self._bit()
+
+    def _bit(self) -> int:
+        byte, bit = divmod(self.pos, 8)
+        self.pos += 1
+        if byte >= len(self.data):
+            return 0
+        return (self.data[byte] >> (7 - bit)) & 1
+
+    def decode(self, counts: Sequence[int]) -> int:
+        total = sum(counts)
+        span = self.high - self.low + 1
+        value = ((self.code - self.low + 1) * total - 1) // span
+        symbol, cum = 0, 0
+        while cum + counts[symbol] <= value:
+            cum += counts[symbol]
+            symbol += 1
+            if symbol >= len(counts):
+                raise EntropyCodingError("reference parameter frame: corrupt arithmetic code")
+        sym_low, sym_high, _ = _Order0Model.interval(counts, symbol)
+        self.high = self.low + sym_high * span // total - 1
+        self.low = self.low + sym_low * span // total
+        while True:
+            if self.high < _HALF:
+                pass
+            elif self.low >= _HALF:
+                self.low -= _HALF
+                self.high -= _HALF
+                self.code -= _HALF
+            elif self.low >= _QUARTER and self.high < _HALF + _QUARTER:
+                self.low -= _QUARTER
+                self.high -= _QUARTER
+                self.code -= _QUARTER
+            else:
+                break
+            self.low = self.low << 1
+            self.high = (self.high << 1) | 1
+            self.code = (self.code << 1) | self._bit()
+        return symbol
+
+
+# -- frames ------------------------------------------------------------------------------------
+def encode_frame(values: Iterable[int]) -> bytes:
+    """The reference's per-frame file for the quantised integers of one frame."""
+    model, enc = _Order0Model(), _Encoder()
+    for symbol in binarise(values) + [SYMBOL_ESCAPE]:
+        for table, s in model.steps(symbol):
+            enc.code(table, s)
+        model.update(symbol)
+    return enc.finish()
+
+
+def decode_frame(data: bytes, max_bins: int = 1 << 20) -> List[int]:
+    """The integers of one frame file (inverse of :func:`encode_frame`)."""
+    model, dec = _Order0Model(), _Decoder(bytes(data))
+    bins: List[int] = []
+    while True:
+        symbol = dec.decode(model.counts)
+        if symbol == SYMBOL_ESCAPE:
+            symbol = dec.decode((1, 1, 1))
+            if symbol == SYMBOL_ESCAPE:
+                return debinarise(bins)
+        bins.append(symbol)
+        model.update(symbol)
+        if len(bins) > max_bins:
+            raise EntropyCodingError(f"reference parameter frame: no end of file within {max_bins} bins")
+
+
+# -- DPCM --------------------------------------------------------------------------------------
+def dpcm_quantise(frames: Sequence[Sequence[float]], rec0: Sequence[float],
+                  qstep: float) -> List[List[int]]:
+    """The reference's closed-loop DPCM: per frame the integers round_half_even((p - rec) * Qstep)."""
+    rec = [float(v) for v in rec0]
+    out = []
+    for frame in frames:
+        if len(frame) != len(rec):
+            raise EntropyCodingError(f"reference DPCM: a frame of {len(frame)} values after {len(rec)}")
+        q = [round((float(p) - r) * qstep) for p, r in zip(frame, rec)]   # round half to even
+        rec = [r + v / qstep for r, v in zip(rec, q)]
+        out.append(q)
+    return out
+
+
+# -- parameter-rate benchmark ------------------------------------------------------------------
+BENCH_FAMILIES = ("dac", "fomm", "cfte", "fv2v")
+
+
+def reference_order(family: str, params) -> List[float]:
+    """One frame's parameters flattened in the reference's order (FOMM: keypoints then
+    jacobians; FV2V: rotation (9), translation (3), expression; others: row-major)."""
+    keys = {"fomm": ("value", "jacobian"), "fv2v": ("rot_mat", "t", "exp"),
+            "cfte": ("feature",)}.get(family, ("value",))
+    out: List[float] = []
+    for key in keys:
+        out.extend(float(v) for v in params[key].detach().double().reshape(-1).tolist())
+    return out
+
+
+def _quantised(values: Sequence[float], precision: int) -> List[int]:
+    """Values that lie on the 2^-P grid -> their integers (exact)."""
+    import math
+    return [int(math.ldexp(v, precision)) for v in values]
+
+
+def _sei_framed_bytes(payloads: Sequence[bytes], per_nal: int, codec: str = "hevc") -> int:
+    """Bytes of the suffix SEI NAL units (4-byte start code, NAL header, sei_message headers,
+    rbsp_trailing_bits, emulation prevention) that carry ``payloads`` as GFV messages,
+    ``per_nal`` messages per NAL unit."""
+    from ..bitstream import make_nal_unit, sei_message_bytes
+    from ..bitstream.nal import codec_nal
+    suffix = codec_nal(codec).suffix_sei
+    total = 0
+    for i in range(0, len(payloads), per_nal):
+        rbsp = b"".join(sei_message_bytes(223, p) for p in payloads[i:i + per_nal]) + b"\x80"
+        total += 4 + len(make_nal_unit(codec, suffix, rbsp))
+    return total
+
+
+def measure_family(family: str, frames, model, per_nal: Sequence[int] = (1, 8, 0),
+                   precision=None) -> dict:
+    """Parameter bytes of one clip for one family (frames: (N,3,H,W) float in [0,1]).
+
+    Frame 0 is the key picture (analysed as given; in the codec it is the decoded key picture),
+    frames 1..N-1 are generated pictures. Returns the per-generated-picture means in bits.
+    """
+    import torch
+    from ..bitstream import GfvPredictionState
+    from .face_parameters import encode_parameters, get_parameter_coder
+
+    coder = get_parameter_coder(family, precision=precision)
+    with torch.no_grad():
+        pictures = []
+        for i in range(frames.shape[0]):
+            x = frames[i:i + 1]
+            out = model.analyse(x, canonical_keypoints=(i == 0)) if family == "fv2v" else model.analyse(x)
+            pictures.append({k: v for k, v in out.items()})
+    writer, reader = GfvPredictionState(), GfvPredictionState()
+    coded = [encode_parameters(coder, p, writer, reader, gfv_cnt=i, base=(i == 0))
+             for i, p in enumerate(pictures)]
+    generated = coded[1:]
+    n = len(generated)
+    payloads = [c.payload for c in generated]
+    # the same quantised values for the reference coder: per frame the integer differences
+    q = [_quantised(reference_order(family, c.params), coder.precision) for c in coded]
+    deltas = [[a - b for a, b in zip(q[t], q[t - 1])] for t in range(1, len(q))]
+    ref_files = [encode_frame(d) for d in deltas]
+    for d, f in zip(deltas, ref_files):
+        if decode_frame(f) != d:
+            raise EntropyCodingError("reference coder round trip failed")
+    # the reference as it runs: DPCM on the floats, from the unquantised key-picture parameters
+    floats = [reference_order(family, p) for p in pictures]
+    own = [encode_frame(v) for v in dpcm_quantise(floats[1:], floats[0], float(1 << coder.precision))]
+    result = {
+        "family": family, "precision": coder.precision, "generated_pictures": n,
+        "values_per_picture": len(q[0]),
+        "base_gfv_payload_bits": 8 * len(coded[0].payload),
+        "gfv_payload_bits": 8 * sum(map(len, payloads)) / n,
+        "reference_coder_bits": 8 * sum(map(len, ref_files)) / n,
+        "reference_coder_own_dpcm_bits": 8 * sum(map(len, own)) / n,
+        "mean_abs_delta": sum(abs(v) for d in deltas for v in d) / max(1, sum(map(len, deltas))),
+    }
+    for k in per_nal:
+        label = "all" if k == 0 else str(k)
+        result[f"gfv_framed_bits_{label}_per_nal"] = 8 * _sei_framed_bytes(payloads, k or n) / n
+    return result
+
+
+def bench(fixtures: str, clip: str, num_frames: int, families: Sequence[str] = BENCH_FAMILIES,
+          width: int = 256, height: int = 256, size: int = 256) -> List[dict]:
+    import time
+    from pathlib import Path
+
+    import torch
+
+    from ..io.sequence import read_rgb
+    from ..models import load_model
+
+    rgb = read_rgb(clip, width, height, num_frames)
+    frames = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255.0
+    if size != width:
+        frames = torch.nn.functional.interpolate(frames, size=(size, size), mode="area")
+    results = []
+    for family in families:
+        tiny = Path(fixtures) / family.upper() / "tiny"
+        ckpt = tiny / ("checkpoint.pth.tar.xz" if family == "fv2v" else "checkpoint.pth.tar")
+        model = load_model(family, tiny / "model_params.yaml", ckpt, device="cpu")
+        start = time.perf_counter()
+        r = measure_family(family, frames, model)
+        r["seconds"] = round(time.perf_counter() - start, 1)
+        results.append(r)
+    return results
+
+
+def main(argv=None) -> int:
+    import argparse
+    import json
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m gfvc.coding.reference_coder",
+                                 description="Parameter rate per generated picture: GFV SEI payload, "
+                                             "with SEI/NAL framing, and the reference coder.")
+    ap.add_argument("--bench", action="store_true", help="run the parameter-rate benchmark")
+    ap.add_argument("--fixtures", required=True, help="folder holding <MODEL>/tiny/ checkpoints")
+    ap.add_argument("--clip", required=True, help="planar RGB 4:4:4 8-bit clip")
+    ap.add_argument("--width", type=int, default=256)
+    ap.add_argument("--height", type=int, default=256)
+    ap.add_argument("--size", type=int, default=256, help="analysis size (area resampling)")
+    ap.add_argument("-f", "--frames", type=int, default=50)
+    ap.add_argument("--families", default=",".join(BENCH_FAMILIES))
+    ap.add_argument("--json", help="also write the results to this JSON file")
+    args = ap.parse_args(argv)
+    if not args.bench:
+        ap.error("nothing to do: give --bench")
+    from ..errors import GfvcError
+    try:
+        results = bench(args.fixtures, args.clip, args.frames, args.families.split(","),
+                        args.width, args.height, args.size)
+    except (GfvcError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for r in results:
+        print(json.dumps(r))
+    if args.json:
+        from ..files import atomic_write_bytes
+        atomic_write_bytes(args.json, json.dumps(results, indent=1).encode() + b"\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
