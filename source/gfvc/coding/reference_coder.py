@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Iterable, List, Sequence, Tuple
 
+from ..bitstream.payloads.arithmetic import (ArithmeticCodingError, ArithmeticDecoder,
+                                            ArithmeticEncoder)
 from .errors import EntropyCodingError
 
 STATE_BITS = 256
@@ -71,153 +73,55 @@ def debinarise(bins: Sequence[int]) -> List[int]:
     return values
 
 
-# -- model -------------------------------------------------------------------------------------
+# -- model and frames --------------------------------------------------------------------------
+FLAT_TABLE = (1, 1, 1)      # the order -1 table
+
+
 class _Order0Model:
-    """Order-0 PPM over {0, 1, escape}: counts of the root context, the flat order -1 table."""
+    """Order-0 PPM over {0, 1, escape}: the root context's counts (escape fixed at 1)."""
 
     def __init__(self) -> None:
         self.counts = [0, 0, 1]
 
-    @staticmethod
-    def interval(counts: Sequence[int], symbol: int) -> Tuple[int, int, int]:
-        low = sum(counts[:symbol])
-        return low, low + counts[symbol], sum(counts)
-
     def steps(self, symbol: int) -> List[Tuple[Sequence[int], int]]:
         """(table, symbol) pairs that code ``symbol`` (a bin, or SYMBOL_ESCAPE for EOF)."""
         if symbol != SYMBOL_ESCAPE and self.counts[symbol] > 0:
-            return [(self.counts, symbol)]
-        return [(self.counts, SYMBOL_ESCAPE), ((1, 1, 1), symbol)]
+            return [(tuple(self.counts), symbol)]
+        return [(tuple(self.counts), SYMBOL_ESCAPE), (FLAT_TABLE, symbol)]
 
     def update(self, symbol: int) -> None:
         if symbol != SYMBOL_ESCAPE:
             self.counts[symbol] += 1
 
 
-# -- arithmetic coder --------------------------------------------------------------------------
-_FULL = 1 << STATE_BITS
-_MASK = _FULL - 1
-_HALF = _FULL >> 1
-_QUARTER = _HALF >> 1
-
-
-class _Encoder:
-    def __init__(self) -> None:
-        self.low, self.high = 0, _MASK
-        self.pending = 0
-        self.bits: List[int] = []
-
-    def _emit(self, bit: int) -> None:
-        self.bits.append(bit)
-        self.bits.extend([bit ^ 1] * self.pending)
-        self.pending = 0
-
-    def code(self, counts: Sequence[int], symbol: int) -> None:
-        sym_low, sym_high, total = _Order0Model.interval(counts, symbol)
-        span = self.high - self.low + 1
-        self.high = self.low + sym_high * span // total - 1
-        self.low = self.low + sym_low * span // total
-        while True:
-            if self.high < _HALF:
-                self._emit(0)
-            elif self.low >= _HALF:
-                self._emit(1)
-                self.low -= _HALF
-                self.high -= _HALF
-            elif self.low >= _QUARTER and self.high < _HALF + _QUARTER:
-                self.pending += 1
-                self.low -= _QUARTER
-                self.high -= _QUARTER
-            else:
-                break
-            self.low = self.low << 1
-            self.high = (self.high << 1) | 1
-
-    def finish(self) -> bytes:
-        self.bits.append(1)
-        self.bits.extend([0] * (-len(self.bits) % 8))
-        out = bytearray()
-        for i in range(0, len(self.bits), 8):
-            byte = 0
-            for b in self.bits[i:i + 8]:
-                byte = (byte << 1) | b
-            out.append(byte)
-        return bytes(out)
-
-
-class _Decoder:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-        self.low, self.high = 0, _MASK
-        self.code = 0
-        for _ in range(STATE_BITS):
-            self.code = (self.code << 1) | self._bit()
-
-    def _bit(self) -> int:
-        byte, bit = divmod(self.pos, 8)
-        self.pos += 1
-        if byte >= len(self.data):
-            return 0
-        return (self.data[byte] >> (7 - bit)) & 1
-
-    def decode(self, counts: Sequence[int]) -> int:
-        total = sum(counts)
-        span = self.high - self.low + 1
-        value = ((self.code - self.low + 1) * total - 1) // span
-        symbol, cum = 0, 0
-        while cum + counts[symbol] <= value:
-            cum += counts[symbol]
-            symbol += 1
-            if symbol >= len(counts):
-                raise EntropyCodingError("reference parameter frame: corrupt arithmetic code")
-        sym_low, sym_high, _ = _Order0Model.interval(counts, symbol)
-        self.high = self.low + sym_high * span // total - 1
-        self.low = self.low + sym_low * span // total
-        while True:
-            if self.high < _HALF:
-                pass
-            elif self.low >= _HALF:
-                self.low -= _HALF
-                self.high -= _HALF
-                self.code -= _HALF
-            elif self.low >= _QUARTER and self.high < _HALF + _QUARTER:
-                self.low -= _QUARTER
-                self.high -= _QUARTER
-                self.code -= _QUARTER
-            else:
-                break
-            self.low = self.low << 1
-            self.high = (self.high << 1) | 1
-            self.code = (self.code << 1) | self._bit()
-        return symbol
-
-
-# -- frames ------------------------------------------------------------------------------------
 def encode_frame(values: Iterable[int]) -> bytes:
     """The reference's per-frame file for the quantised integers of one frame."""
-    model, enc = _Order0Model(), _Encoder()
+    model, enc = _Order0Model(), ArithmeticEncoder(STATE_BITS)
     for symbol in binarise(values) + [SYMBOL_ESCAPE]:
         for table, s in model.steps(symbol):
-            enc.code(table, s)
+            enc.encode(table, s)
         model.update(symbol)
     return enc.finish()
 
 
 def decode_frame(data: bytes, max_bins: int = 1 << 20) -> List[int]:
     """The integers of one frame file (inverse of :func:`encode_frame`)."""
-    model, dec = _Order0Model(), _Decoder(bytes(data))
+    model, dec = _Order0Model(), ArithmeticDecoder(bytes(data), STATE_BITS)
     bins: List[int] = []
-    while True:
-        symbol = dec.decode(model.counts)
-        if symbol == SYMBOL_ESCAPE:
-            symbol = dec.decode((1, 1, 1))
+    try:
+        while True:
+            symbol = dec.decode(model.counts)
             if symbol == SYMBOL_ESCAPE:
-                return debinarise(bins)
-        bins.append(symbol)
-        model.update(symbol)
-        if len(bins) > max_bins:
-            raise EntropyCodingError(f"reference parameter frame: no end of file within {max_bins} bins")
+                symbol = dec.decode(FLAT_TABLE)
+                if symbol == SYMBOL_ESCAPE:
+                    return debinarise(bins)
+            bins.append(symbol)
+            model.update(symbol)
+            if len(bins) > max_bins:
+                raise EntropyCodingError(f"reference parameter frame: no end of file within "
+                                         f"{max_bins} bins")
+    except ArithmeticCodingError as exc:
+        raise EntropyCodingError(f"reference parameter frame: {exc}") from None
 
 
 # -- DPCM --------------------------------------------------------------------------------------
