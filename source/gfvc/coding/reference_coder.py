@@ -160,38 +160,62 @@ def _quantised(values: Sequence[float], precision: int) -> List[int]:
     return [int(math.ldexp(v, precision)) for v in values]
 
 
-def _sei_framed_bytes(payloads: Sequence[bytes], per_nal: int, codec: str = "hevc") -> int:
+def _sei_framed_bytes(payloads: Sequence[bytes], per_nal: int, payload_type: int = 223,
+                      codec: str = "hevc") -> int:
     """Bytes of the suffix SEI NAL units (4-byte start code, NAL header, sei_message headers,
-    rbsp_trailing_bits, emulation prevention) that carry ``payloads`` as GFV messages,
-    ``per_nal`` messages per NAL unit."""
+    rbsp_trailing_bits, emulation prevention) that carry ``payloads``, ``per_nal`` messages per
+    NAL unit."""
     from ..bitstream import make_nal_unit, sei_message_bytes
     from ..bitstream.nal import codec_nal
     suffix = codec_nal(codec).suffix_sei
     total = 0
     for i in range(0, len(payloads), per_nal):
-        rbsp = b"".join(sei_message_bytes(223, p) for p in payloads[i:i + per_nal]) + b"\x80"
+        rbsp = b"".join(sei_message_bytes(payload_type, p) for p in payloads[i:i + per_nal]) + b"\x80"
         total += 4 + len(make_nal_unit(codec, suffix, rbsp))
     return total
 
 
-def measure_family(family: str, frames, model, per_nal: Sequence[int] = (1, 8, 0),
-                   precision=None) -> dict:
-    """Parameter bytes of one clip for one family (frames: (N,3,H,W) float in [0,1]).
-
-    Frame 0 is the key picture (analysed as given; in the codec it is the decoded key picture),
-    frames 1..N-1 are generated pictures. Returns the per-generated-picture means in bits.
-    """
+def analyse_clip(model, family: str, frames) -> list:
+    """Per picture the parameters analyse() gives (FV2V: canonical keypoints for frame 0 only)."""
     import torch
-    from ..bitstream import GfvPredictionState
-    from .face_parameters import encode_parameters, get_parameter_coder
-
-    coder = get_parameter_coder(family, precision=precision)
+    pictures = []
     with torch.no_grad():
-        pictures = []
         for i in range(frames.shape[0]):
             x = frames[i:i + 1]
             out = model.analyse(x, canonical_keypoints=(i == 0)) if family == "fv2v" else model.analyse(x)
-            pictures.append({k: v for k, v in out.items()})
+            pictures.append(dict(out))
+    return pictures
+
+
+def synthetic_motion(pictures: list, family: str, scale: float, precision: int, seed: int = 0) -> list:
+    """Parameters that start at pictures[0] and then move every coded value by an independent
+    Laplacian step of ``scale`` quantisation steps per picture (rounded to the grid)."""
+    import numpy as np
+    import torch
+    rng = np.random.default_rng(seed)
+    moving = {"fv2v": ("rot_mat", "t", "exp")}.get(family)
+    out = [pictures[0]]
+    for _ in range(1, len(pictures)):
+        prev = out[-1]
+        nxt = {}
+        for key, value in prev.items():
+            if (moving is not None and key not in moving) or not value.is_floating_point():
+                nxt[key] = value
+                continue
+            steps = np.round(rng.laplace(0.0, scale, size=tuple(value.shape)))
+            nxt[key] = value + torch.from_numpy(steps).to(value.dtype) * 2.0 ** -precision
+        out.append(nxt)
+    return out
+
+
+def measure_family(family: str, pictures: list, precision=None, run_lengths: Sequence[int] = (0, 25)) -> dict:
+    """Parameter bytes of one clip for one family. pictures[0] is the key picture (in the codec it
+    is analysed on the decoded key picture), pictures[1:] are generated pictures. Returns the
+    per-generated-picture means in bits."""
+    from ..bitstream import GfvPredictionState
+    from .face_parameters import encode_parameter_run, encode_parameters, get_parameter_coder
+
+    coder = get_parameter_coder(family, precision=precision)
     writer, reader = GfvPredictionState(), GfvPredictionState()
     coded = [encode_parameters(coder, p, writer, reader, gfv_cnt=i, base=(i == 0))
              for i, p in enumerate(pictures)]
@@ -211,20 +235,43 @@ def measure_family(family: str, frames, model, per_nal: Sequence[int] = (1, 8, 0
     result = {
         "family": family, "precision": coder.precision, "generated_pictures": n,
         "values_per_picture": len(q[0]),
+        "mean_abs_delta": sum(abs(v) for d in deltas for v in d) / max(1, sum(map(len, deltas))),
         "base_gfv_payload_bits": 8 * len(coded[0].payload),
         "gfv_payload_bits": 8 * sum(map(len, payloads)) / n,
+        "gfv_framed_bits_1_per_nal": 8 * _sei_framed_bytes(payloads, 1) / n,
+        "gfv_framed_bits_all_per_nal": 8 * _sei_framed_bytes(payloads, n) / n,
         "reference_coder_bits": 8 * sum(map(len, ref_files)) / n,
         "reference_coder_own_dpcm_bits": 8 * sum(map(len, own)) / n,
-        "mean_abs_delta": sum(abs(v) for d in deltas for v in d) / max(1, sum(map(len, deltas))),
     }
-    for k in per_nal:
-        label = "all" if k == 0 else str(k)
-        result[f"gfv_framed_bits_{label}_per_nal"] = 8 * _sei_framed_bytes(payloads, k or n) / n
+    # the entropy-coded payload: runs of pictures after the same base message
+    for run in run_lengths:
+        run = run or n
+        w, r = GfvPredictionState(), GfvPredictionState()
+        encode_parameters(coder, pictures[0], w, r, gfv_cnt=0, base=True)
+        run_payloads = []
+        for start in range(1, len(pictures), run):
+            chunk = encode_parameter_run(coder, pictures[start:start + run], w, r, first_gfv_cnt=start)
+            for i, params in enumerate(chunk.params):
+                for key, value in params.items():
+                    if not torch_equal(value, coded[start + i].params[key]):
+                        raise EntropyCodingError("entropy-coded parameters differ from the GFV ones")
+            run_payloads.append(chunk.payload)
+        label = "all" if run == n else str(run)
+        result[f"ecp_payload_bits_run_{label}"] = 8 * sum(map(len, run_payloads)) / n
+        result[f"ecp_framed_bits_run_{label}"] = 8 * _sei_framed_bytes(run_payloads, 1, 5) / n
     return result
 
 
+def torch_equal(a, b) -> bool:
+    import torch
+    return bool(torch.equal(a, b))
+
+
 def bench(fixtures: str, clip: str, num_frames: int, families: Sequence[str] = BENCH_FAMILIES,
-          width: int = 256, height: int = 256, size: int = 256) -> List[dict]:
+          width: int = 256, height: int = 256, size: int = 64,
+          synthetic_scales: Sequence[float] = ()) -> List[dict]:
+    """Tiny fixture models analyse ``num_frames`` pictures of ``clip`` (area-resampled to
+    size x size); per family one result on those parameters and one per synthetic motion scale."""
     import time
     from pathlib import Path
 
@@ -232,10 +279,11 @@ def bench(fixtures: str, clip: str, num_frames: int, families: Sequence[str] = B
 
     from ..io.sequence import read_rgb
     from ..models import load_model
+    from .face_parameters import get_parameter_coder
 
     rgb = read_rgb(clip, width, height, num_frames)
     frames = torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255.0
-    if size != width:
+    if size != width or size != height:
         frames = torch.nn.functional.interpolate(frames, size=(size, size), mode="area")
     results = []
     for family in families:
@@ -243,9 +291,16 @@ def bench(fixtures: str, clip: str, num_frames: int, families: Sequence[str] = B
         ckpt = tiny / ("checkpoint.pth.tar.xz" if family == "fv2v" else "checkpoint.pth.tar")
         model = load_model(family, tiny / "model_params.yaml", ckpt, device="cpu")
         start = time.perf_counter()
-        r = measure_family(family, frames, model)
+        pictures = analyse_clip(model, family, frames)
+        r = measure_family(family, pictures)
+        r["source"] = f"tiny model, {Path(clip).name} at {size}x{size}"
         r["seconds"] = round(time.perf_counter() - start, 1)
         results.append(r)
+        precision = get_parameter_coder(family).precision
+        for scale in synthetic_scales:
+            r = measure_family(family, synthetic_motion(pictures, family, scale, precision))
+            r["source"] = f"synthetic Laplacian steps b={scale:g} Qstep"
+            results.append(r)
     return results
 
 
@@ -262,7 +317,10 @@ def main(argv=None) -> int:
     ap.add_argument("--clip", required=True, help="planar RGB 4:4:4 8-bit clip")
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--height", type=int, default=256)
-    ap.add_argument("--size", type=int, default=256, help="analysis size (area resampling)")
+    ap.add_argument("--size", type=int, default=64,
+                    help="analysis size (area resampling; the tiny fixtures are 64x64 models)")
+    ap.add_argument("--synthetic", default="",
+                    help="comma-separated Laplacian step scales (in Qstep) for synthetic motion")
     ap.add_argument("-f", "--frames", type=int, default=50)
     ap.add_argument("--families", default=",".join(BENCH_FAMILIES))
     ap.add_argument("--json", help="also write the results to this JSON file")
@@ -271,8 +329,9 @@ def main(argv=None) -> int:
         ap.error("nothing to do: give --bench")
     from ..errors import GfvcError
     try:
+        scales = [float(v) for v in args.synthetic.split(",") if v]
         results = bench(args.fixtures, args.clip, args.frames, args.families.split(","),
-                        args.width, args.height, args.size)
+                        args.width, args.height, args.size, scales)
     except (GfvcError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
