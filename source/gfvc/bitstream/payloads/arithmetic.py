@@ -86,8 +86,11 @@ class ArithmeticEncoder(_Coder):
         self._narrow(counts, symbol)
         self._renormalise()
 
-    def finish(self) -> bytes:
-        bits = self.bits + [1]
+    def finish(self, flush_pending: bool = False) -> bytes:
+        """One 1 bit, then (``flush_pending``) the pending underflow bits as 0 bits, then 0 bits to
+        a byte boundary. With ``flush_pending`` a decoder of all the coded symbols has read exactly
+        ``state_bits`` + 8 * len(data) - k bits, 1 <= k <= 8 (see ArithmeticDecoder.check_end)."""
+        bits = self.bits + [1] + ([0] * self.pending if flush_pending else [])
         bits.extend([0] * (-len(bits) % 8))
         out = bytearray()
         for i in range(0, len(bits), 8):
@@ -101,6 +104,7 @@ class ArithmeticEncoder(_Coder):
 class ArithmeticDecoder(_Coder):
     def __init__(self, data: bytes, state_bits: int = 32) -> None:
         super().__init__(state_bits)
+        self.state_bits = state_bits
         self.data = bytes(data)
         self.pos = 0
         self.code = 0
@@ -114,10 +118,15 @@ class ArithmeticDecoder(_Coder):
             return 0
         return (self.data[byte] >> (7 - bit)) & 1
 
-    @property
-    def bits_past_end(self) -> int:
-        """How many 0 bits were read beyond the data (the state holds ``state_bits`` ahead)."""
-        return max(0, self.pos - 8 * len(self.data))
+    def check_end(self) -> None:
+        """After the last symbol of data written with ``finish(flush_pending=True)``: the data must
+        hold exactly the final 1 bit (plus flushed bits) and the padding beyond the bits the
+        symbols used; anything else means truncated, extended or corrupt data."""
+        extra = 8 * len(self.data) - (self.pos - self.state_bits)
+        if extra < 1:
+            raise ArithmeticCodingError("the coded data ends before its last symbol (truncated?)")
+        if extra > 8:
+            raise ArithmeticCodingError(f"{(extra - 1) // 8} byte(s) follow the last coded symbol")
 
     def _renormalise(self) -> None:
         half, quarter = self.half, self.quarter

@@ -257,6 +257,7 @@ def gfvc_entropy_coded_parameters(rw, m: EntropyCodedParameters, context) -> Ent
                     rw.check(abs(v) <= UE_MAX, f"ecp_coded_byte: a decoded value {v} is out of range")
                 pictures_q.append(q)
                 predictor = q
+            dec.check_end()
         except ArithmeticCodingError as exc:
             raise rw.error(f"ecp_coded_byte: {exc.msg}")
     else:
@@ -267,7 +268,7 @@ def gfvc_entropy_coded_parameters(rw, m: EntropyCodedParameters, context) -> Ent
                 _encode_delta(enc, model, k, v - p)
             pictures_q.append(q)
             predictor = q
-        rw.rest_bytes("ecp_coded_byte", enc.finish())
+        rw.rest_bytes("ecp_coded_byte", enc.finish(flush_pending=True))
     # reconstruction and prediction state: as if the pictures had come in GFV messages
     pictures = []
     prev_mats = mats
