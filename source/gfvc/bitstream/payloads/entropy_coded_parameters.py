@@ -21,6 +21,7 @@ from .arithmetic import ArithmeticCodingError, ArithmeticDecoder, ArithmeticEnco
 
 ENTROPY_CODED_PARAMETERS_UUID = uuid.UUID("74767dad-89c1-437f-9c04-3d5acc3cd6a7").bytes
 MAX_NUM_PICTURES = 1 << 16
+MAX_NUM_VALUES = 1 << 20      # pictures x values per picture in one payload
 STATE_BITS = 32
 COUNT_LIMIT = 1024           # a context's two counts are halved when their sum exceeds this
 NUM_SIG_CLASSES = 3          # min(|previous delta of the same value|, 2)
@@ -245,6 +246,8 @@ def gfvc_entropy_coded_parameters(rw, m: EntropyCodedParameters, context) -> Ent
         predictor.extend(kps_ref.q[a][i] for i in range(len(kps_ref.q[0])) for a in range(naxes))
     for t in types:
         predictor.extend(t[3])
+    rw.check(num * len(predictor) <= MAX_NUM_VALUES,
+             f"{num} pictures of {len(predictor)} values exceed {MAX_NUM_VALUES} values per payload")
     model = _Model(len(predictor))
     pictures_q: List[List[int]] = []
     if rw.reading:
