@@ -45,24 +45,18 @@ class _Coder:
         half, quarter = self.half, self.quarter
         while True:
             if self.high < half:
-                self._shift(0)
+                bit, sub = 0, 0
             elif self.low >= half:
-                self._shift(1)
-                self.low -= half
-                self.high -= half
+                bit, sub = 1, half
             elif self.low >= quarter and self.high < half + quarter:
-                self._underflow()
-                self.low -= quarter
-                self.high -= quarter
+                bit, sub = None, quarter          # underflow: the bit is pending
             else:
                 return
-            self.low <<= 1
-            self.high = (self.high << 1) | 1
+            self.low = (self.low - sub) << 1
+            self.high = ((self.high - sub) << 1) | 1
+            self._step(bit, sub)
 
-    def _shift(self, bit: int) -> None:
-        raise NotImplementedError
-
-    def _underflow(self) -> None:
+    def _step(self, bit, sub: int) -> None:
         raise NotImplementedError
 
 
@@ -72,14 +66,14 @@ class ArithmeticEncoder(_Coder):
         self.pending = 0
         self.bits: List[int] = []
 
-    def _shift(self, bit: int) -> None:
+    def _step(self, bit, sub: int) -> None:
+        if bit is None:
+            self.pending += 1
+            return
         self.bits.append(bit)
         if self.pending:
             self.bits.extend([bit ^ 1] * self.pending)
             self.pending = 0
-
-    def _underflow(self) -> None:
-        self.pending += 1
 
     def encode(self, counts: Sequence[int], symbol: int) -> None:
         """Codes ``symbol`` with probability counts[symbol] / sum(counts)."""
@@ -128,24 +122,8 @@ class ArithmeticDecoder(_Coder):
         if extra > 8:
             raise ArithmeticCodingError(f"{(extra - 1) // 8} byte(s) follow the last coded symbol")
 
-    def _renormalise(self) -> None:
-        half, quarter = self.half, self.quarter
-        while True:
-            if self.high < half:
-                pass
-            elif self.low >= half:
-                self.low -= half
-                self.high -= half
-                self.code -= half
-            elif self.low >= quarter and self.high < half + quarter:
-                self.low -= quarter
-                self.high -= quarter
-                self.code -= quarter
-            else:
-                return
-            self.low <<= 1
-            self.high = (self.high << 1) | 1
-            self.code = (self.code << 1) | self._bit()
+    def _step(self, bit, sub: int) -> None:
+        self.code = ((self.code - sub) << 1) | self._bit()
 
     def decode(self, counts: Sequence[int]) -> int:
         total = sum(counts)
