@@ -35,7 +35,7 @@ _ANALYSED = {}
 
 
 @pytest.fixture
-def analysed(request, frames, fixtures_root):
+def analysed(frames, fixtures_root):
     """family -> list of per-picture parameter dicts (batch 1), as analyse() gives them."""
     def get(family):
         if family not in _ANALYSED:

@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 from ..bitstream import GfvMatrixSet, GfvMessage, GfvPredictionState, SeiContext
-from ..bitstream.gfv import PAYLOAD_TYPE_GFV, generative_face_video
+from ..bitstream.gfv import generative_face_video
 from ..bitstream.syntax import SyntaxReader, SyntaxWriter
 from ..errors import GfvcError
 
