@@ -203,6 +203,7 @@ def test_rounding_is_half_to_even_and_negatives_are_exact():
     ({"value": torch.zeros(1, 10, 3)}, "expected 1xNx2"),
     ({"kp": torch.zeros(1, 10, 2)}, "lack 'value'"),
     ({"value": [[0.0, 0.0]]}, "not a tensor"),
+    ({"value": torch.zeros(1, 0, 2)}, "is empty"),
 ])
 def test_bad_parameters_give_one_line_errors(params, match):
     with pytest.raises(FaceParameterError, match=match) as info:

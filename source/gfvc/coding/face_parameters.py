@@ -145,8 +145,10 @@ class FaceParameterCoder(ABC):
 
     # -- message -> parameters --------------------------------------------------------------
     def from_message(self, msg: GfvMessage) -> Dict[str, torch.Tensor]:
-        """The reconstructed parameters (float32, leading dim 1) of a parsed (or reconstructed)
-        message, with the keys and shapes analyse() gives (FV2V: see Fv2vParameterCoder)."""
+        """The reconstructed parameters (float32, leading dim 1) of a parsed message (or of the
+        reconstruction write_sei_payload returns), with the keys and shapes analyse() gives (FV2V:
+        see Fv2vParameterCoder). Not for the writer's input message, whose negative coordinates
+        are offset for HM's quantiser (coordinate_value)."""
         if not isinstance(msg, GfvMessage):
             raise FaceParameterError(f"expected a GfvMessage, got {type(msg).__name__}")
         return self._read(msg)
@@ -183,6 +185,9 @@ class FaceParameterCoder(ABC):
                 want = "x".join("N" if s is None else str(s) for s in shape)
                 raise FaceParameterError(f"{self.family} parameter {key!r} has shape "
                                          f"{tuple(value.shape)}, expected {want} (batch 1)")
+            if value.numel() == 0:
+                raise FaceParameterError(f"{self.family} parameter {key!r} is empty "
+                                         f"(shape {tuple(value.shape)})")
             out[key] = value
         return out
 
