@@ -17,7 +17,7 @@ from .gfve import PAYLOAD_TYPE_GFVE, GfveMessage, GfvePredictionState
 from .nal import (CODECS, CodecFit, NalUnit, add_emulation_prevention, annexb, check_stream_codec,
                   codec_fit, header_problem, make_nal_unit, nal_header,
                   parse_nal_header, remove_emulation_prevention, split_nal_units)
-from .payloads import (MODEL_IDENTITY_UUID, PICTURE_HASH_UUID, REFERENCE_SELECTION_UUID,
+from .payloads import (ENTROPY_CODED_PARAMETERS_UUID, MODEL_IDENTITY_UUID, EntropyCodedParameters, PICTURE_HASH_UUID, REFERENCE_SELECTION_UUID,
                        RESIDUAL_MODE_SKIP, RESIDUAL_MODE_SPATIAL, RESIDUAL_MODE_TEMPORAL,
                        RESIDUAL_UUID, SAMPLE_FORMAT_RGB444_8BIT, SAMPLE_FORMAT_YUV420_8BIT,
                        GeneratedPictureReferences, ModelIdentity, PictureHash, ReferenceSelection,

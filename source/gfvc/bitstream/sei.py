@@ -17,6 +17,9 @@ from .gfv import PAYLOAD_TYPE_GFV, GfvMessage, GfvPredictionState, generative_fa
 from .gfve import (PAYLOAD_TYPE_GFVE, GfveMessage, GfvePredictionState,
                    generative_face_video_enhancement)
 from .nal import NalUnit, codec_nal, make_nal_unit, split_nal_units
+from .payloads.entropy_coded_parameters import (ENTROPY_CODED_PARAMETERS_UUID,
+                                                EntropyCodedParameters,
+                                                gfvc_entropy_coded_parameters)
 from .payloads.model_identity import MODEL_IDENTITY_UUID, ModelIdentity, gfvc_model_identity
 from .payloads.picture_hash import PICTURE_HASH_UUID, PictureHash, gfvc_picture_hash
 from .payloads.reference_selection import (REFERENCE_SELECTION_UUID, ReferenceSelection,
@@ -121,6 +124,9 @@ for _entry in (
                   PAYLOAD_TYPE_USER_DATA_UNREGISTERED, MODEL_IDENTITY_UUID),
     PayloadSyntax("gfvc_picture_hash", PictureHash, gfvc_picture_hash,
                   PAYLOAD_TYPE_USER_DATA_UNREGISTERED, PICTURE_HASH_UUID),
+    PayloadSyntax("gfvc_entropy_coded_parameters", EntropyCodedParameters,
+                  gfvc_entropy_coded_parameters, PAYLOAD_TYPE_USER_DATA_UNREGISTERED,
+                  ENTROPY_CODED_PARAMETERS_UUID),
 ):
     register_payload(_entry)
 
