@@ -42,7 +42,8 @@ def reference_style_bytes(rate) -> int:
     parameter sets) plus the face-parameter payloads, without SEI framing or project payloads;
     HDAC's base layer is counted as it is in the JVET-AH0114 tools."""
     return (rate.get("key_picture_vcl", 0) + rate.get("base_layer_vcl", 0) + rate.get("parameter_sets", 0)
-            + rate.get("gfv_sei", 0) + rate.get("reference_selection", 0) + rate.get("residual", 0))
+            + rate.get("gfv_sei", 0) + rate.get("entropy_coded_parameters", 0) + rate.get("reference_selection", 0)
+            + rate.get("residual", 0))
 
 
 def _fail(prog: str, exc: BaseException) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..baselayer.decoders import decode_stream
-from ..bitstream import BitstreamError, GfvMessage, ModelIdentity, PictureHash, picture_md5
+from ..bitstream import EntropyCodedParameters, GfvMessage, ModelIdentity, PictureHash, picture_md5
 from ..errors import GfvcError
 from .encoder import synthesise
 from .model_source import ModelKey, find_model
@@ -136,22 +136,26 @@ class GfvcDecoder:
             pending.slots.clear()
 
         for pic in parsed.pictures:
-            gfv = [m for m in pic.messages if isinstance(m.payload, GfvMessage)]
+            gfv = []
+            for m in pic.messages:
+                if isinstance(m.payload, GfvMessage):
+                    gfv.append((m.offset, m.payload))
+                elif isinstance(m.payload, EntropyCodedParameters):
+                    gfv.extend((m.offset, g) for g in m.payload.pictures)
             hashes.extend(m.payload for m in pic.messages if isinstance(m.payload, PictureHash))
             if not gfv:
                 flush()
                 outputs.append(base_rgb[pic.index])    # a picture without GFV: output as decoded
                 continue
-            for m in gfv:
-                msg: GfvMessage = m.payload
+            for offset, msg in gfv:
                 if msg.gfv_id != identity.mi_gfv_id:
-                    raise DecoderError(f"GFV message with gfv_id {msg.gfv_id} at byte {m.offset}: the stream's model "
+                    raise DecoderError(f"GFV message with gfv_id {msg.gfv_id} at byte {offset}: the stream's model "
                                        f"identity is for gfv_id {identity.mi_gfv_id}")
                 if msg.gfv_base_picture_flag:
-                    if m is not gfv[0]:
-                        raise DecoderError(f"base GFV message at byte {m.offset} is not the first of its access unit")
+                    if msg is not gfv[0][1]:
+                        raise DecoderError(f"base GFV message at byte {offset} is not the first of its access unit")
                     if not pic.irap:
-                        raise DecoderError(f"base GFV message at byte {m.offset} belongs to a picture that is not "
+                        raise DecoderError(f"base GFV message at byte {offset} belongs to a picture that is not "
                                            "an IRAP picture")
                     flush()
                     keys.append(len(outputs))
@@ -164,9 +168,9 @@ class GfvcDecoder:
                     expected_cnt = 1
                     continue
                 if prepared is None:
-                    raise DecoderError(f"GFV message at byte {m.offset} comes before any base picture message")
+                    raise DecoderError(f"GFV message at byte {offset} comes before any base picture message")
                 if msg.gfv_cnt != expected_cnt:
-                    raise DecoderError(f"GFV message at byte {m.offset} has gfv_cnt {msg.gfv_cnt}, expected "
+                    raise DecoderError(f"GFV message at byte {offset} has gfv_cnt {msg.gfv_cnt}, expected "
                                        f"{expected_cnt} (a message is missing or repeated)")
                 expected_cnt += 1
                 pending.params.append(coder.from_message(msg))
