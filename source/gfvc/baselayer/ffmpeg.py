@@ -6,7 +6,7 @@ which would land inside the stream): no container, no second codec.
 Fixed-QP settings, written out so that the stream depends on nothing else:
 - x265: ``qp=Q`` with ``ipratio=1:pbratio=1`` (every slice at QP Q: x265 otherwise codes I
   slices about 3 QP finer), ``aq-mode=0``, ``scenecut=0``, ``info=0`` (no settings SEI, see
-  design.md rule 2), one thread (``pools=none:frame-threads=1``) so that repeats are
+  doc/codec.md "Rate": every byte counts), one thread (``pools=none:frame-threads=1``) so that repeats are
   byte-identical. ``intra``: ``keyint=1`` (every picture IDR); ``lowdelay_P``:
   ``keyint=-1:bframes=0:ref=4`` (one IDR, then P pictures with 4 references). x265 has no
   generalized-B (low-delay B) mode, so ``lowdelay_B`` is refused.

@@ -1,6 +1,6 @@
 """Generative face video SEI message (payloadType 223): generative_face_video( payloadSize ).
 
-Syntax and HM behaviour as in shared/gfv_sei.md. :func:`generative_face_video` is the one
+Syntax and HM behaviour as in doc/bitstream.md. :func:`generative_face_video` is the one
 syntax function for writing, parsing and tracing. A :class:`GfvMessage` holds the values
 (keypoint coordinates and matrices as floats); after parsing it holds the reconstructed
 values, and elements that a predicted message inherits (precisions, keypoint count, matrix

@@ -1,6 +1,6 @@
 """Generative face video enhancement SEI message (payloadType 224).
 
-generative_face_video_enhancement( payloadSize ) as in shared/gfv_sei.md, with the same
+generative_face_video_enhancement( payloadSize ) as in doc/bitstream.md, with the same
 conventions as gfv.py: one syntax function, values as floats, integer-domain prediction,
 prediction state per gefv_id, inherited elements filled in on parsing and checked on writing.
 

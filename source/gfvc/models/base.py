@@ -26,7 +26,6 @@ Decoder path (computes the reference picture's target-independent part once per 
 """
 from __future__ import annotations
 
-from ..errors import GfvcError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
+from ..errors import GfvcError
 from .checkpoint import load_checkpoint
 
 

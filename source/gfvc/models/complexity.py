@@ -26,7 +26,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ..errors import FileProblem, GfvcError
 from ..files import load_yaml_file
-
 from .base import FaceModel, ModelConfigError
 from .official import OFFICIAL_FAMILIES, official_model_params
 from .registry import UnknownFamilyError, build_model, read_model_params

@@ -6,13 +6,12 @@ config (with a ``model_params`` section) or the ``model_params`` section itself.
 """
 from __future__ import annotations
 
-from ..errors import GfvcError
 import importlib
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
-
+from ..errors import FileProblem, GfvcError
+from ..files import load_yaml_file
 from .base import FaceModel, ModelConfigError
 
 #: every family and the module that defines it (imported on first use)
@@ -102,13 +101,9 @@ def read_model_params(config: str | Path | Mapping[str, Any]) -> dict:
     else:
         source = str(config)
         try:
-            with open(config, encoding="utf-8") as f:
-                data = yaml.safe_load(f)
-        except OSError as exc:
-            raise ModelConfigError(f"cannot read model config {source}: {exc.strerror or exc}") from None
-        except yaml.YAMLError as exc:
-            raise ModelConfigError(f"model config {source} is not valid YAML ({str(exc).splitlines()[0]})") \
-                from None
+            data = load_yaml_file(config, "model config")   # regular, bounded, UTF-8, no aliases
+        except FileProblem as exc:
+            raise ModelConfigError(f"cannot read {exc}") from None
     if not isinstance(data, Mapping):
         raise ModelConfigError(f"model config {source} is not a mapping")
     params = data.get("model_params", data)
