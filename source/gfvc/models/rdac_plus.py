@@ -160,7 +160,7 @@ class ConditionalResidualCoder(ResidualCoder):
         self._check_rate(rate_idx)
         y = self.analysis(x, cond, rate_idx)
         z = self._gain(self.h_a(y), self.hyper_gain, rate_idx)
-        z_string = self.entropy_bottleneck.compress(z.cpu())[0]
+        z_string = self.entropy_bottleneck.compress(z)[0]
         shape = (int(z.shape[-2]), int(z.shape[-1]))
         z_hat = self.entropy_bottleneck.decompress([z_string], shape)
         indexes, means = self.entropy_parameters(z_hat, rate_idx)
@@ -197,8 +197,8 @@ class RefinementNetwork(nn.Module):
     """Small U-Net on the decoded picture: clamp(x + head(hourglass(x)), 0, 1).
     State_dict: ``hourglass.{encoder.down_blocks,decoder.up_blocks}.*``, ``final.conv``."""
 
-    def __init__(self, num_channels: int = 3, block_expansion: int = 32, num_blocks: int = 3,
-                 max_features: int = 128):
+    def __init__(self, num_channels: int = 3, block_expansion: int = 16, num_blocks: int = 3,
+                 max_features: int = 64):
         super().__init__()
         self.hourglass = Hourglass(block_expansion, num_channels, num_blocks, max_features, up_mode="bilinear")
         self.final = ConvHead(self.hourglass.out_filters, num_channels, kernel_size=(3, 3), padding=(1, 1))
