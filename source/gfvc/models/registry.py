@@ -1,7 +1,7 @@
 """Registry of model families, and construction/loading from the reference configuration files.
 
 A family module registers its FaceModel subclass with ``@register_family("dac")``. Codec names map to
-families (``rdac_plus`` is RDAC's network with another coding mode). The YAML may be a full reference
+families (each codec has its own family today). The YAML may be a full reference
 config (with a ``model_params`` section) or the ``model_params`` section itself.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ FAMILY_MODULES = {
     "hdac": "gfvc.models.hdac",
     "rdac": "gfvc.models.rdac",
     "mrdac": "gfvc.models.mrdac",
+    "rdac_plus": "gfvc.models.rdac_plus",
 }
 
 #: codec name -> model family
@@ -33,7 +34,7 @@ CODEC_FAMILIES = {
     "dac": "dac",
     "hdac": "hdac",
     "rdac": "rdac",
-    "rdac_plus": "rdac",
+    "rdac_plus": "rdac_plus",
     "mrdac": "mrdac",
 }
 
