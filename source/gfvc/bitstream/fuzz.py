@@ -194,6 +194,22 @@ def _unit_bytes(unit: SeedUnit) -> bytes:
     return _sei_nal(unit.nal_unit_type, [(m.payload_type, _bits_to_bytes(m.bits)) for m in unit.messages])
 
 
+def stream_with_element(units: List[SeedUnit], unit: int, message: int, name: str,
+                        new_bits: str) -> bytes:
+    """The seed stream with element ``name`` of one message recoded as ``new_bits`` (a
+    string of 0/1), the payload padded with payload_bit_equal_to_zero bits; the stream ends
+    after the changed NAL unit."""
+    seed = units[unit].messages[message]
+    k = next(k for k, e in enumerate(seed.trace) if e.name == name)
+    end = seed.trace[k + 1].bit_pos if k + 1 < len(seed.trace) else len(seed.bits)
+    bits = seed.bits[:seed.trace[k].bit_pos] + new_bits + seed.bits[end:]
+    bits += "0" * (-len(bits) % 8)
+    payloads = [(m.payload_type, _bits_to_bytes(bits if j == message else m.bits))
+                for j, m in enumerate(units[unit].messages)]
+    return annexb([_unit_bytes(u) for u in units[:unit]] +
+                  [_sei_nal(units[unit].nal_unit_type, payloads)])
+
+
 # -- element encodings ---------------------------------------------------------------------
 def ue_bits(value: int) -> str:
     code = format(value + 1, "b")
@@ -467,6 +483,9 @@ class FuzzReport:
     cpu_seconds: float = 0.0
     crashes: List[str] = field(default_factory=list)
 
+    def write(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.__dict__, indent=1) + "\n")
+
     def summary(self) -> str:
         mem = (f", largest tracemalloc peak {self.max_peak_bytes / 1e6:.2f} MB (case "
                f"{self.max_peak_case}; {self.memory_cases} cases measured)"
@@ -492,7 +511,7 @@ def _address_space_limit(extra_mb: int) -> None:
 
 def run_fuzz(count: int, seed: int = DEFAULT_SEED, first: int = 0, memory_every: int = 1,
              folder: Optional[Path] = None, stop_on_crash: bool = True,
-             progress: Optional[int] = None) -> FuzzReport:
+             progress: Optional[int] = None, report_path: Optional[Path] = None) -> FuzzReport:
     """Run cases ``first .. first + count - 1``; see the module docstring.
 
     ``memory_every``: the tracemalloc peak is measured for every k-th case (1: all; 0: none;
@@ -545,6 +564,10 @@ def run_fuzz(count: int, seed: int = DEFAULT_SEED, first: int = 0, memory_every:
                 print(f"  ... {report.cases} cases: {report.outcomes}, slowest "
                       f"{report.max_seconds * 1e3:.1f} ms, peak {report.max_peak_bytes / 1e6:.2f} MB",
                       flush=True)
+                if report_path is not None:      # a partial report survives an interrupted run
+                    report.wall_seconds = time.perf_counter() - start_wall
+                    report.cpu_seconds = time.process_time() - start_cpu
+                    report.write(report_path)
             if outcome == "crash" and stop_on_crash:
                 break
     finally:
@@ -633,13 +656,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         seed_units()                  # imports and caches settle before the limit is taken
         _address_space_limit(args.address_space_mb)
     report = run_fuzz(args.cases, args.seed, args.first, args.memory_every,
-                      stop_on_crash=False, progress=args.progress or None)
+                      stop_on_crash=False, progress=args.progress or None,
+                      report_path=Path(args.json) if args.json else None)
     print(report.summary())
     print(f"operations: {dict(sorted(report.ops.items()))}; modes: {dict(sorted(report.modes.items()))}")
     for crash in report.crashes[:10]:
         print("CRASH", crash[:2000])
     if args.json:
-        Path(args.json).write_text(json.dumps(report.__dict__, indent=1) + "\n")
+        report.write(Path(args.json))
     return 1 if report.crashes else 0
 
 
