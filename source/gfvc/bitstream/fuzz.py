@@ -529,7 +529,8 @@ def run_fuzz(count: int, seed: int = DEFAULT_SEED, first: int = 0, memory_every:
     try:
         for index in range(first, first + count):
             case = make_case(index, seed, units)
-            measure = memory_every > 0 and index % memory_every == 0
+            # the measured residue rotates from block to block, so every mode is measured
+            measure = memory_every > 0 and index % memory_every == (index // memory_every) % memory_every
             if measure:
                 if already_tracing:
                     base = tracemalloc.get_traced_memory()[0]
