@@ -6,7 +6,7 @@ import tracemalloc
 
 import pytest
 
-from gfvc.bitstream import (BitstreamError, GfveMessage, GfvMatrixSet, GfvMessage, RawSeiPayload,
+from gfvc.bitstream import (BitstreamError, GfveMessage, GfvMessage, RawSeiPayload,
                             SeiContext, SyntaxWriter, annexb, build_sei_nal, insert_sei,
                             make_nal_unit, parse_sei_nal, parse_sei_payload, split_nal_units,
                             write_sei_rbsp)
