@@ -121,6 +121,24 @@ def test_fixed_synthesis_batch_makes_a_target_independent_of_the_others(family_c
                                atol=ATOL, rtol=0)
 
 
+def test_channels_last_is_repeatable_and_close_and_can_be_undone(family_case):
+    family, model, reference, reference_params, target_params, side_info = family_case
+    default = model.synthesise_prepared(model.prepare_reference(reference, reference_params), target_params,
+                                        **side_info)
+    try:
+        model.set_channels_last(True)
+        assert model.generator.first.conv.weight.is_contiguous(memory_format=torch.channels_last)
+        runs = [model.synthesise_prepared(model.prepare_reference(reference, reference_params), target_params,
+                                          **side_info) for _ in range(2)]
+    finally:
+        model.set_channels_last(False)
+    assert torch.equal(runs[0], runs[1])
+    torch.testing.assert_close(runs[0], default, atol=ATOL, rtol=0)
+    assert model.generator.first.conv.weight.is_contiguous()
+    assert torch.equal(model.synthesise_prepared(model.prepare_reference(reference, reference_params),
+                                                 target_params, **side_info), default)
+
+
 @pytest.mark.parametrize("family_case", ["hdac", "rdac"], indirect=True)
 def test_side_information_without_base_layer_or_residual(family_case):
     family, model, reference, reference_params, target_params, side_info = family_case
