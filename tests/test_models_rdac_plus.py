@@ -380,7 +380,6 @@ def test_checkpoint_round_trip_with_the_strict_loader(model, small_clip, tmp_pat
         assert getattr(other.generator, kind).tables_sha256() == getattr(model.generator, kind).tables_sha256()
     with torch.no_grad():
         x = small_clip[2:3]
-        kp = model.analyse(x)
         a = model.spatial_compress((x - 0.5) * 0.2, x, 1)
         b = other.spatial_compress((x - 0.5) * 0.2, x, 1)
     assert a[0] == b[0] and torch.equal(a[2], b[2])
