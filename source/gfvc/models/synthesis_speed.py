@@ -64,7 +64,8 @@ def measure(family: str, repeats: int = 2, size: int = 256, variants: bool = Fal
         params, side = first(FRAMES_PER_MODE[mode])
         if mode == "reference":
             with torch.no_grad():
-                return torch.cat([model.synthesise(reference, reference_params, {k: v[i:i + 1] for k, v in params.items()},
+                return torch.cat([model.synthesise(reference, reference_params,
+                                                   {k: v[i:i + 1] for k, v in params.items()},
                                                    **{k: v[i:i + 1] for k, v in side.items()})
                                   for i in range(FRAMES_PER_MODE[mode])])
         model.set_channels_last(mode.endswith("channels_last"))
