@@ -137,7 +137,9 @@ def decode_main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--codec", choices=("hevc", "vvc"), help="base-layer codec (default: detected)")
     ap.add_argument("--base-decoder", default="pyav", choices=("pyav", "ffmpeg", "dec265"),
                     help="decoder of the base layer")
-    ap.add_argument("--batch", type=int, default=8, help="synthesis batch (must equal the encoder's)")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="synthesis batch (default: the encoder's, from the stream; another value is for "
+                         "experiments: the pictures may differ in the last bit and fail the hash check)")
     ap.add_argument("--fps", type=float, default=25.0, help="frame rate (for kbps)")
     args = ap.parse_args(argv)
     try:
@@ -152,7 +154,7 @@ def decode_main(argv: Optional[List[str]] = None) -> int:
 def _decode(args) -> int:
     from .decoder import GfvcDecoder
 
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
     if args.output:
         check_output_path(args.output, [args.bitstream], "output")

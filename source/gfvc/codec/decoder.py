@@ -71,7 +71,7 @@ class _Pending:
 
 class GfvcDecoder:
     def __init__(self, model_config=None, checkpoint=None, allow_model_mismatch: bool = False,
-                 synthesis_batch: int = 8, base_decoder: str = "pyav", device: str = "cpu", model=None,
+                 synthesis_batch: Optional[int] = None, base_decoder: str = "pyav", device: str = "cpu", model=None,
                  model_key: Optional[ModelKey] = None):
         self.model_config, self.checkpoint = model_config, checkpoint
         self.allow_model_mismatch = allow_model_mismatch
@@ -115,7 +115,9 @@ class GfvcDecoder:
         pending = _Pending()
         prepared = None
         expected_cnt = None
-        batch = self.synthesis_batch
+        # the encoder's batch, from the stream (an explicit one only for experiments: the output
+        # may then differ from the encoder's in the last bit and fail the picture hash)
+        batch = self.synthesis_batch or identity.mi_synthesis_batch_minus1 + 1
 
         def flush() -> None:
             if not pending.params:

@@ -169,7 +169,7 @@ class GfvcEncoder:
         timings = {"base_layer": 0.0}
         writer = MessageWriter()
         identity = writer.write(identity_of(self.model_key, s.gfv_id, s.output_rounding == "round",
-                                           KEY_FORMATS[s.key_format][0]))
+                                           KEY_FORMATS[s.key_format][0], s.synthesis_batch))
         stream = StreamWriter(self.backend.codec)
         segments: List[tuple] = []            # (base stream, [PictureSei])
         recon: List[np.ndarray] = []
