@@ -229,9 +229,8 @@ class Trainer:
         if checkpoint_path.exists() and not resume:
             raise TrainingError(f"{self.out} already holds a checkpoint: pass --resume to continue it, or "
                                 "choose another output folder")
-        self.out.mkdir(parents=True, exist_ok=True)
-
         self.clips = discover_clips(data_sources, self.out / "video-cache", split=split, list_file=list_file)
+        self.out.mkdir(parents=True, exist_ok=True)
         self.dataset = TrainingSamples(self.clips, self.family.sampler(), tuple(config["dataset_params"]["frame_shape"]),
                                        int(train["num_repeats"]), self.seed)
         per_rank = -(-len(self.dataset) // self.rt.world_size)
@@ -249,6 +248,10 @@ class Trainer:
             self.model.load_checkpoint(init)  # strict; the previous stage's checkpoint
         self.model.train()
         trainable = set(freeze_for(self.family, self.model))
+        for module in self.model.modules():   # frozen stages keep their normalisation statistics
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and \
+                    not any(p.requires_grad for p in module.parameters(recurse=False)):
+                module.eval()
         self.perceptual = PerceptualLoss(train["scales"], train["loss_weights"]["perceptual"],
                                          vgg19_weights).to(self.rt.device)
         weights = train["loss_weights"]
@@ -298,7 +301,7 @@ class Trainer:
                 "data": [{"name": c.name, "frames": int(c.num_frames), "path": str(c.path)} for c in self.clips],
                 "steps": self.iteration, "epoch": self.epoch, "iterations_per_epoch": self.iterations_per_epoch,
                 "world_size": self.rt.world_size, "finished": finished, "perceptual": self.perceptual.kind,
-                "software": {"gfvc": __version__, "torch": torch.__version__},
+                "software": {"gfvc": __version__, "torch": str(torch.__version__)},
                 **self.family.extra_metadata()}
 
     def _rng_states(self) -> list:
@@ -321,8 +324,9 @@ class Trainer:
             state["scheduler_generator"] = scheduler_state(self.scheduler)
             if self.aux_optimizer is not None:
                 state["optimizer_aux"] = self.aux_optimizer.state_dict()
+            # plain JSON types only: the file loads with torch.load(weights_only=True)
             state.update({"epoch": self.epoch, "iteration": self.iteration, "rng_states": rng,
-                          METADATA_KEY: self.metadata(finished)})
+                          METADATA_KEY: json.loads(json.dumps(self.metadata(finished)))})
             buffer = io.BytesIO()
             torch.save(state, buffer)
             atomic_write_bytes(self.out / CHECKPOINT_NAME, buffer.getvalue(), what="checkpoint")
