@@ -32,6 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     ap.add_argument("--vgg19-weights", help="torchvision vgg19 state_dict for the perceptual loss "
                     f"(default: ${VGG19.env_var}; without it the L1 + SSIM pyramid fallback is used)")
+    ap.add_argument("--stage", choices=("animation", "residual", "refinement"),
+                    help="RDAC+ training stage (overrides train_params.stage)")
     ap.add_argument("--epochs", type=int, help="override train_params.epochs")
     ap.add_argument("--num-repeats", type=int, help="override train_params.num_repeats")
     ap.add_argument("--batch-size", type=int, help="override train_params.batch_size (per process)")
@@ -63,6 +65,10 @@ def run(args, log=print) -> dict:
                         ("checkpoint_every", "checkpoint_every"), ("seed", "seed")):
         if getattr(args, option) is not None:
             train[key] = getattr(args, option)
+    if args.stage is not None:
+        if config["family"] != "rdac_plus":
+            raise TrainConfigError(f"--stage applies to rdac_plus, not {config['family']}")
+        train["stage"] = args.stage
     if args.frame_size is not None:
         config["dataset_params"]["frame_shape"] = [args.frame_size, args.frame_size]
     config = resolve_config(config)
