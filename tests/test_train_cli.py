@@ -102,3 +102,24 @@ def test_errors_are_one_line(tmp_path, clips, capsys):
     assert "cannot train family 'fomm'" in capsys.readouterr().err
     assert train(config, tmp_path / "nothing", tmp_path / "x") == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_shipped_configurations_load():
+    from gfvc.models import build_model
+    from gfvc.train.families import get_train_family
+    from gfvc.train.trainer import load_train_config
+    from train_helpers import REPO
+
+    paths = sorted((REPO / "cfg" / "train").glob("*.yaml"))
+    assert {p.stem for p in paths} >= {"dac", "mrdac", "rdac_plus", "dac_small", "mrdac_small", "rdac_plus_small"}
+    for path in paths:
+        config = load_train_config(path)
+        family = get_train_family(config["family"])(config["train_params"], config["dataset_params"])
+        assert config["dataset_params"]["frame_shape"] == [256, 256]
+        if path.stem.endswith("_small"):
+            model = build_model(family.model_family, config["model_params"])
+            assert sum(p.numel() for p in model.parameters()) < 8e6
+        if config["family"] == "mrdac":
+            assert family.contrastive_weight > 0
+        if config["family"] == "rdac_plus":
+            assert len(family.rate_lambdas) == config["model_params"]["residual_coder_params"]["levels"]

@@ -397,6 +397,7 @@ class Trainer:
         bs = int(self.train["batch_size"])
         start = time.perf_counter()
         trained = 0
+        first = None   # (time, samples) after the first iteration: the steady throughput leaves it out
         if self.resumed_from is not None:
             self.log(f"resumed at iteration {self.iteration} (epoch {self.epoch})")
         while self.iteration < self.total_iterations:
@@ -413,6 +414,8 @@ class Trainer:
                 losses = self.step(batch)
                 self.iteration += 1
                 trained += bs * self.rt.world_size
+                if first is None:
+                    first = (time.perf_counter(), trained)
                 if names is None:
                     names = sorted(losses)
                     if self.rt.main:
@@ -442,9 +445,13 @@ class Trainer:
         elapsed = time.perf_counter() - start
         if self.rt.main and names is not None:
             self._log_file.close()
-        self.log(f"trained {trained} samples in {elapsed:.1f} s ({trained / max(elapsed, 1e-9):.2f} samples/s); "
+        steady = None
+        if first is not None and trained > first[1]:
+            steady = (trained - first[1]) / max(time.perf_counter() - first[0], 1e-9)
+        self.log(f"trained {trained} samples in {elapsed:.1f} s ({trained / max(elapsed, 1e-9):.2f} samples/s; "
+                 f"after the first iteration {steady if steady is None else round(steady, 3)} samples/s); "
                  f"checkpoint {self.out / CHECKPOINT_NAME}")
-        return {"iterations": self.iteration, "samples": trained, "seconds": elapsed}
+        return {"iterations": self.iteration, "samples": trained, "seconds": elapsed, "steady_samples_per_s": steady}
 
     def _hold(self) -> None:
         """Test hook (--hold-after-checkpoint N): after the checkpoint of iteration N, write
