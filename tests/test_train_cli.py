@@ -123,3 +123,14 @@ def test_shipped_configurations_load():
             assert family.contrastive_weight > 0
         if config["family"] == "rdac_plus":
             assert len(family.rate_lambdas) == config["model_params"]["residual_coder_params"]["levels"]
+
+
+def test_loss_plot(tmp_path):
+    from gfvc.train.plot import main as plot_main
+
+    log = tmp_path / "losses.csv"
+    log.write_text("iteration,epoch,perceptual,objective\n1,0,2.0,2.5\n2,0,1.5,2.0\n")
+    assert plot_main([str(log)]) == 0
+    assert (tmp_path / "losses.png").read_bytes().startswith(b"\x89PNG")
+    (tmp_path / "bad.csv").write_text("")
+    assert plot_main([str(tmp_path / "bad.csv")]) == 2

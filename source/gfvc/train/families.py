@@ -181,6 +181,9 @@ class RdacPlusTraining(TrainFamily):
                                    f"not {self.stage!r}")
         self.num_targets = int(self.dataset_params.get("num_targets", 3))
         self.rate_lambdas = [float(v) for v in self.train_params.get("rate_lambdas", [1.0])]
+        if self.stage != "animation" and self.num_targets < 2:
+            raise TrainConfigError("dataset_params.num_targets must be at least 2 (a spatially and a temporally "
+                                   "coded target)")
         if self.stage == "residual":
             self.trainable_prefixes = ("generator.sdc.", "generator.tdc.")
             self.uses_gan = False
