@@ -1,6 +1,6 @@
 """gfvc-train under torchrun with 2 CPU processes (gloo): disjoint samples and identical weights,
 checkpoints, and a resume after SIGKILL at the checkpointed iteration. The kill is driven by a
-handshake (the trainer writes ``held`` after its checkpoint and blocks), never by a delay."""
+handshake (after its checkpoint every process writes ``held-rank<R>`` with its pid and blocks), never by a delay."""
 from __future__ import annotations
 
 import csv
@@ -49,17 +49,26 @@ def test_sigkilled_run_resumes_at_the_checkpointed_iteration(tmp_path):
     cmd = torchrun_command(2, "--config", config, "--data", clips, "--out", out, "--resume")
     proc = subprocess.Popen(cmd + ["--hold-after-checkpoint", "2"], cwd=REPO, env=source_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    markers = [out / f"held-rank{r}" for r in (0, 1)]
     try:
         deadline = time.monotonic() + HANDSHAKE_LIMIT_S
-        while not (out / "held").exists():
+        while not all(m.exists() for m in markers):
             assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
             assert time.monotonic() < deadline, "the trainer never reached its checkpoint"
             time.sleep(0.05)
     finally:
+        # torchrun starts its workers in their own sessions: kill the launcher, then each worker
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        for marker in markers:
+            if marker.exists():
+                try:
+                    os.kill(int(marker.read_text()), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
     assert json.loads((out / "checkpoint.json").read_text())["iteration"] == 2
-    (out / "held").unlink()
+    for marker in markers:
+        marker.unlink()
     stdout = run(cmd, REPO)
     assert "resumed at iteration 2 (epoch 1)" in stdout
     state, _ = read_checkpoint(out / "checkpoint.pth.tar")

@@ -454,11 +454,10 @@ class Trainer:
         return {"iterations": self.iteration, "samples": trained, "seconds": elapsed, "steady_samples_per_s": steady}
 
     def _hold(self) -> None:
-        """Test hook (--hold-after-checkpoint N): after the checkpoint of iteration N, write
-        ``held`` and block until the process is killed."""
+        """Test hook (--hold-after-checkpoint N): after the checkpoint of iteration N every process
+        writes ``held-rank<R>`` (its process id) and blocks until it is killed."""
         if self.hold_after_checkpoint is not None and self.iteration == self.hold_after_checkpoint:
-            if self.rt.main:
-                atomic_write_bytes(self.out / "held", str(self.iteration).encode(), what="hold marker")
+            atomic_write_bytes(self.out / f"held-rank{self.rt.rank}", str(os.getpid()).encode(), what="hold marker")
             threading.Event().wait()
 
     def _average(self, values: list) -> list:
