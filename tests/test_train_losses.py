@@ -71,3 +71,24 @@ def test_bits_per_pixel_from_likelihoods():
     lik = {"y": torch.full((2, 4, 2, 2), 0.5), "z": torch.full((2, 1, 1, 1), 0.25)}
     # per sample: 16 latents x 1 bit + 1 x 2 bits = 18 bits over 8x8 pixels
     assert bits_per_pixel(lik, 64).item() == pytest.approx(18 / 64)
+
+
+def test_vgg19_perceptual_loss_from_a_weight_file(tmp_path):
+    from torch import nn
+
+    from gfvc.metrics.backbones import build_backbone
+    from gfvc.train.losses import PERCEPTUAL_VGG19, VGG19_SLICE_TAPS
+
+    torch.manual_seed(0)
+    features = build_backbone("vgg19")
+    assert all(isinstance(features[i], nn.ReLU) for i in VGG19_SLICE_TAPS)   # relu1_1 ... relu5_1
+    path = tmp_path / "vgg19.pth"
+    torch.save({f"features.{k}": v.half() for k, v in features.state_dict().items()}, path)
+    loss = PerceptualLoss([1, 0.5], [1, 1, 1, 1, 1], vgg19_weights=path)
+    assert loss.kind == PERCEPTUAL_VGG19 and not any(p.requires_grad for p in loss.vgg.parameters())
+    x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert loss(x, x).item() == 0
+    fake = (x + 0.1).clamp(0, 1).requires_grad_(True)
+    value = loss(fake, x)
+    value.backward()
+    assert value.item() > 0 and fake.grad.abs().sum() > 0

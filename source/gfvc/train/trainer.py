@@ -24,7 +24,7 @@ from torch import nn
 
 from .. import __version__
 from ..files import atomic_write_bytes, load_yaml_file
-from ..errors import FileProblem
+from ..errors import FileProblem, GfvcError
 from ..models import build_model
 from ..models.checkpoint import CheckpointError, read_checkpoint
 from ..models.official import official_model_params
@@ -70,7 +70,7 @@ def load_train_config(path) -> dict:
             model_path = Path(path).parent / source
             try:
                 config["model_params"] = read_model_params(model_path)
-            except Exception as exc:  # ModelConfigError: one line
+            except GfvcError as exc:  # ModelConfigError: one line
                 raise TrainConfigError(f"training config {path}: model_config: {exc}") from None
     return resolve_config(config)
 
