@@ -31,20 +31,20 @@ def train(config_path, clips, out, *extra):
 
 
 def test_stopped_run_resumes_bit_exactly(tmp_path, clips):
-    config = write_config(tmp_path / "dac.yaml", tiny_config("dac"))
+    config = write_config(tmp_path / "dac.yaml", tiny_config("dac", num_repeats=1))   # 2 iterations per epoch
     assert train(config, clips, tmp_path / "whole") == 0
     assert train(config, clips, tmp_path / "split", "--max-iterations", 3) == 0
     assert json.loads((tmp_path / "split" / "checkpoint.json").read_text())["iteration"] == 3
     assert train(config, clips, tmp_path / "split", "--resume") == 0
     whole, _ = read_checkpoint(tmp_path / "whole" / "checkpoint.pth.tar")
     split, _ = read_checkpoint(tmp_path / "split" / "checkpoint.pth.tar")
-    assert whole["iteration"] == split["iteration"] == 8
+    assert whole["iteration"] == split["iteration"] == 4
     for key in ("generator", "kp_detector", "discriminator"):
         for name, value in whole[key].items():
             assert torch.equal(value, split[key][name]), f"{key}.{name}"
     assert (tmp_path / "whole" / "losses.csv").read_text() == (tmp_path / "split" / "losses.csv").read_text()
     rows = list(csv.DictReader(open(tmp_path / "whole" / "losses.csv")))
-    assert [int(r["iteration"]) for r in rows] == list(range(1, 9))
+    assert [int(r["iteration"]) for r in rows] == [1, 2, 3, 4]
     assert {"perceptual", "equivariance_value", "generator_gan", "feature_matching", "discriminator_gan",
             "objective"} <= set(rows[0])
 
@@ -134,3 +134,28 @@ def test_loss_plot(tmp_path):
     assert (tmp_path / "losses.png").read_bytes().startswith(b"\x89PNG")
     (tmp_path / "bad.csv").write_text("")
     assert plot_main([str(tmp_path / "bad.csv")]) == 2
+
+
+def test_hdac_with_pre_coded_base_layers(tmp_path, clips):
+    import numpy as np
+
+    from train_helpers import SIZE, clip_frames
+
+    folders = {}
+    for qp, step in ((50, 64), (44, 16)):   # coarse quantisation stands in for the decoded base layer
+        folder = tmp_path / f"bl{qp}"
+        folder.mkdir()
+        for i in range(4):
+            (clip_frames(i) // step * step).astype(np.uint8).tofile(folder / f"CLIP{i}_{SIZE}x{SIZE}_25_8bit_444.rgb")
+        folders[qp] = folder
+    config = tiny_config("hdac", epochs=1, base_layer_lambdas={50: 1.1, 44: 2.8},
+                         loss_weights={"mse": 100})
+    config["model_params"] = {**TINY_MODEL, "generator_params": {**TINY_MODEL["generator_params"],
+                                                                 "num_bottleneck_blocks": 2}}
+    path = write_config(tmp_path / "hdac.yaml", config)
+    assert train(path, clips, tmp_path / "run", "--base-layer", f"50={folders[50]}",
+                 "--base-layer", f"44={folders[44]}") == 0
+    rows = list(csv.DictReader(open(tmp_path / "run" / "losses.csv")))
+    assert "mse" in rows[0] and len(rows) == 4
+    load_model("hdac", config["model_params"], tmp_path / "run" / "checkpoint.pth.tar", device="cpu")
+    assert train(path, clips, tmp_path / "none") == 2   # no base layer given: one-line error

@@ -46,7 +46,7 @@ def generator_gradients(weight: float) -> dict:
     full = GeneratorFullModel(model, family(weight), PerceptualLoss([1, 0.5], [10] * 5), None)
     frames, indices = sample_batch()
     torch.manual_seed(5)   # the same equivariance transform in both runs
-    terms, _ = full(frames, indices)
+    terms, _ = full({"frames": frames, "indices": indices})
     sum(terms.values()).backward()
     return terms, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 

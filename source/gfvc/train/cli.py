@@ -26,6 +26,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--list", dest="list_file", help="keep only the clips named in this file (one per line)")
     ap.add_argument("--split", default="train", choices=("train", "test"),
                     help="folder of a VoxCeleb-style root (default: train)")
+    ap.add_argument("--base-layer", action="append", metavar="QP=FOLDER", default=[],
+                    help="HDAC: a folder of decoded base-layer .rgb clips (same names) coded at QP; repeatable")
     ap.add_argument("--out", required=True, help="output folder: checkpoint, losses.csv")
     ap.add_argument("--resume", action="store_true", help="continue the run whose checkpoint is in --out")
     ap.add_argument("--init", help="start from this checkpoint's networks (e.g. the previous RDAC+ stage)")
@@ -76,11 +78,17 @@ def run(args, log=print) -> dict:
         value = getattr(args, name)
         if value is not None and value < (1 if name == "max_iterations" else 0):
             raise TrainConfigError(f"--{name.replace('_', '-')} must be {'positive' if name == 'max_iterations' else '>= 0'}")
+    base_layers = {}
+    for item in args.base_layer:
+        qp, sep, folder = item.partition("=")
+        if not sep or not qp.strip().lstrip("-").isdigit() or not folder:
+            raise TrainConfigError(f"--base-layer takes QP=FOLDER, not {item!r}")
+        base_layers[int(qp)] = folder
     trainer = Trainer(config, args.data, args.out, device=args.device, vgg19_weights=resolve_vgg19(args.vgg19_weights),
                       init=args.init, resume=args.resume, list_file=args.list_file, split=args.split,
                       max_iterations=args.max_iterations, num_workers=args.num_workers,
                       hold_after_checkpoint=args.hold_after_checkpoint, record_samples=args.record_samples,
-                      log=log)
+                      base_layers=base_layers, log=log)
     return trainer.run()
 
 

@@ -225,6 +225,8 @@ class TrainingSamples(torch.utils.data.Dataset):
     frame_shape: tuple
     num_repeats: int = 1
     seed: int = 0
+    #: optional (clip, frame indices, generator) -> {name: (K, 3, h, w) uint8 frames or a number} added to the sample
+    extras: Callable | None = None
 
     def __len__(self) -> int:
         return len(self.clips) * self.num_repeats
@@ -232,13 +234,21 @@ class TrainingSamples(torch.utils.data.Dataset):
     def __getitem__(self, key) -> dict:
         epoch, index = key
         clip = self.clips[index % len(self.clips)]
-        indices = self.sampler(clip.num_frames, sample_seed(self.seed, epoch, index))
-        frames = torch.from_numpy(clip.read(indices)).float().div_(255.0)
-        if tuple(frames.shape[2:]) != tuple(self.frame_shape):
-            frames = F.interpolate(frames, size=tuple(self.frame_shape), mode="bilinear", align_corners=False,
-                                   antialias=True).clamp_(0, 1)
-        return {"frames": frames, "indices": torch.tensor(indices, dtype=torch.long),
-                "sample": torch.tensor(index, dtype=torch.long)}
+        rng = sample_seed(self.seed, epoch, index)
+        indices = self.sampler(clip.num_frames, rng)
+        sample = {"frames": self.to_tensor(clip.read(indices)), "indices": torch.tensor(indices, dtype=torch.long),
+                  "sample": torch.tensor(index, dtype=torch.long)}
+        for name, value in (self.extras(clip, indices, rng) if self.extras else {}).items():
+            sample[name] = self.to_tensor(value) if isinstance(value, np.ndarray) else torch.tensor(value)
+        return sample
+
+    def to_tensor(self, frames: np.ndarray) -> torch.Tensor:
+        """(K, 3, h, w) uint8 -> (K, 3, H, W) float in [0, 1] at ``frame_shape`` (anti-aliased resize)."""
+        out = torch.from_numpy(frames).float().div_(255.0)
+        if tuple(out.shape[2:]) != tuple(self.frame_shape):
+            out = F.interpolate(out, size=tuple(self.frame_shape), mode="bilinear", align_corners=False,
+                                antialias=True).clamp_(0, 1)
+        return out
 
 
 class EpochSampler(torch.utils.data.Sampler):

@@ -7,6 +7,7 @@ picture the family returns. Register a new family with ``@register_train_family(
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -80,8 +81,16 @@ class TrainFamily:
         return {"equivariance_value": weight * equivariance_value(model.kp_detector, frames, kp_value,
                                                                   self.transform_params)}
 
-    def forward(self, model, frames: torch.Tensor, indices: torch.Tensor) -> tuple[dict, dict]:
-        """-> (weighted loss terms, {"generated", "real", "kp"}) for the common perceptual/GAN terms."""
+    def prepare_data(self, clips: list, options: Mapping[str, Any]) -> None:
+        """Hook: check or load family-specific data (HDAC's base layers) once the clips are known."""
+
+    #: (clip, frame indices, generator) -> extra sample entries, or None
+    sample_extras = None
+
+    def forward(self, model, batch: Mapping[str, torch.Tensor]) -> tuple[dict, dict]:
+        """-> (weighted loss terms, {"generated", "real", "kp"}) for the common perceptual/GAN terms.
+        ``batch``: ``frames`` (B, K, 3, H, W), ``indices`` (B, K) and the family's extras."""
+        frames = batch["frames"]
         kp = self.keypoints(model, frames)
         kp_ref, kp_tgt = {"value": kp["value"][:, 0]}, {"value": kp["value"][:, -1]}
         generated = model.generator.animate(frames[:, 0], kp_ref, kp_tgt)
@@ -148,8 +157,9 @@ class MrdacTraining(TrainFamily):
         pairs = [info_nce(a, b, self.temperature) for a, b in zip(deformed[:-1], deformed[1:])]
         return sum(pairs) / len(pairs)
 
-    def forward(self, model, frames, indices):
-        out = self.animate(model, frames, indices)
+    def forward(self, model, batch):
+        frames = batch["frames"]
+        out = self.animate(model, frames, batch["indices"])
         terms = self.equivariance(model, frames[:, -1], out["kp_target"])
         if self.contrastive_weight:
             terms["contrastive"] = self.contrastive_weight * self.contrastive(out["deformed"])
@@ -158,6 +168,72 @@ class MrdacTraining(TrainFamily):
     def extra_metadata(self) -> dict:
         return {"num_references": self.num_references, "contrastive_weight": self.contrastive_weight,
                 "contrastive_temperature": self.temperature}
+
+
+@register_train_family("hdac")
+class HdacTraining(TrainFamily):
+    """HDAC with pre-coded base layers: ``--base-layer QP=FOLDER`` (repeatable) names, per QP, a folder
+    of decoded base-layer ``.rgb`` files with the clips' names (e.g. made with gfvc-baselayer); each
+    sample draws one QP, reads the target's base-layer picture, and its perceptual term is multiplied
+    by ``train_params.base_layer_lambdas[QP]`` (the batch mean); ``loss_weights.mse`` adds a mean
+    squared error (the public trainer: QP {50, 48, 46, 44}, lambda {1.1, 1.4, 2.0, 2.8}, mse 100)."""
+
+    model_family = "hdac"
+
+    def __init__(self, train_params, dataset_params):
+        super().__init__(train_params, dataset_params)
+        raw = self.train_params.get("base_layer_lambdas") or {}
+        try:
+            self.lambdas = {int(qp): float(v) for qp, v in dict(raw).items()}
+        except (TypeError, ValueError):
+            raise TrainConfigError("train_params.base_layer_lambdas must map QPs to numbers") from None
+        if not self.lambdas:
+            raise TrainConfigError("train_params.base_layer_lambdas is missing (a lambda per base-layer QP)")
+        self.base_layers: dict = {}
+        self.qps: list = []
+
+    def prepare_data(self, clips, options):
+        from .data import DataError, RgbClip
+
+        folders = dict(options.get("base_layers") or {})
+        if not folders:
+            raise TrainConfigError("HDAC training needs --base-layer QP=FOLDER (decoded base-layer clips)")
+        unknown = sorted(set(folders) - set(self.lambdas))
+        if unknown:
+            raise TrainConfigError(f"no base_layer_lambdas entry for QP {unknown[0]}")
+        self.qps = sorted(folders)
+        for qp in self.qps:
+            found = {}
+            for path in sorted(Path(folders[qp]).glob("*.rgb")):
+                clip = RgbClip(path)
+                found[clip.name] = clip
+            for clip in clips:
+                bl = found.get(clip.name)
+                if bl is None or bl.num_frames != clip.num_frames:
+                    raise DataError(f"{folders[qp]}: no base layer of clip {clip.name} with its "
+                                    f"{clip.num_frames} frames")
+            self.base_layers[qp] = found
+        self.sample_extras = self._extras
+
+    def _extras(self, clip, indices, rng) -> dict:
+        qp = self.qps[int(rng.integers(len(self.qps)))]
+        return {"base_layer": self.base_layers[qp][clip.name].read([indices[-1]])[0][None],
+                "bl_lambda": self.lambdas[qp]}
+
+    def forward(self, model, batch):
+        frames = batch["frames"]
+        kp = self.keypoints(model, frames)
+        kp_ref, kp_tgt = {"value": kp["value"][:, 0]}, {"value": kp["value"][:, -1]}
+        generated = model.generator.predict(frames[:, 0], kp_ref, kp_tgt, batch["base_layer"][:, 0])
+        terms = self.equivariance(model, frames[:, -1], kp_tgt["value"])
+        mse = float(self.weights.get("mse", 0))
+        if mse:
+            terms["mse"] = mse * ((generated - frames[:, -1]) ** 2).mean()
+        return terms, {"generated": generated, "real": frames[:, -1], "kp": kp_tgt["value"],
+                       "distortion_scale": batch["bl_lambda"].float().mean()}
+
+    def extra_metadata(self) -> dict:
+        return {"base_layer_lambdas": {str(k): v for k, v in self.lambdas.items()}}
 
 
 RDAC_PLUS_STAGES = ("animation", "residual", "refinement")
@@ -202,9 +278,10 @@ class RdacPlusTraining(TrainFamily):
     def sampler(self):
         return pair_sampler if self.stage == "animation" else sequence_sampler(self.num_targets)
 
-    def forward(self, model, frames, indices):
+    def forward(self, model, batch):
         if self.stage == "animation":
-            return super().forward(model, frames, indices)
+            return super().forward(model, batch)
+        frames = batch["frames"]
         levels = model.levels
         if len(self.rate_lambdas) != levels:
             raise TrainConfigError(f"train_params.rate_lambdas has {len(self.rate_lambdas)} values, the model "

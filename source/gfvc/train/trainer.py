@@ -153,8 +153,8 @@ class GeneratorFullModel(nn.Module):
         self.gan_weight = float(weights.get("generator_gan", 0))
         self.fm_weights = [float(w) for w in weights.get("feature_matching", [])]
 
-    def forward(self, frames: torch.Tensor, indices: torch.Tensor):
-        terms, out = self.family.forward(self.model, frames, indices)
+    def forward(self, batch: dict):
+        terms, out = self.family.forward(self.model, batch)
         generated, real = out["generated"], out["real"]
         terms["perceptual"] = out.get("distortion_scale", 1.0) * self.perceptual(generated, real)
         if self.discriminator is not None:
@@ -211,7 +211,8 @@ class Trainer:
     def __init__(self, config: dict, data_sources: list, out: Path, *, device: str | None = None,
                  vgg19_weights=None, init: str | None = None, resume: bool = False, list_file: str | None = None,
                  split: str = "train", max_iterations: int | None = None, num_workers: int = 0,
-                 hold_after_checkpoint: int | None = None, record_samples: bool = False, log=print):
+                 hold_after_checkpoint: int | None = None, record_samples: bool = False,
+                 base_layers: dict | None = None, log=print):
         self.config = config
         self.out = Path(out)
         self.rt = start_runtime(device)
@@ -230,9 +231,10 @@ class Trainer:
             raise TrainingError(f"{self.out} already holds a checkpoint: pass --resume to continue it, or "
                                 "choose another output folder")
         self.clips = discover_clips(data_sources, self.out / "video-cache", split=split, list_file=list_file)
+        self.family.prepare_data(self.clips, {"base_layers": base_layers})
         self.out.mkdir(parents=True, exist_ok=True)
         self.dataset = TrainingSamples(self.clips, self.family.sampler(), tuple(config["dataset_params"]["frame_shape"]),
-                                       int(train["num_repeats"]), self.seed)
+                                       int(train["num_repeats"]), self.seed, self.family.sample_extras)
         per_rank = -(-len(self.dataset) // self.rt.world_size)
         self.iterations_per_epoch = per_rank // int(train["batch_size"])
         if self.iterations_per_epoch < 1:
@@ -468,11 +470,10 @@ class Trainer:
         return tensor.tolist()
 
     def step(self, batch: dict) -> dict:
-        frames = batch["frames"].to(self.rt.device)
-        indices = batch["indices"].to(self.rt.device)
+        batch = {k: v.to(self.rt.device) for k, v in batch.items() if k != "sample"}
         if self.discriminator is not None:
             self.discriminator.requires_grad_(False)
-        terms, out = self.full(frames, indices)
+        terms, out = self.full(batch)
         total = sum(terms.values())
         self.objective_names = set(terms)
         self.optimizer.zero_grad(set_to_none=True)
