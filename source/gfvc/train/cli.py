@@ -1,4 +1,4 @@
-"""gfvc-train: train a GFVC model family (DAC, MRDAC, RDAC+) on one process or with torchrun.
+"""gfvc-train: train a GFVC model family (DAC, HDAC, MRDAC, RDAC+) on one process or with torchrun.
 
     gfvc-train --config cfg/train/dac.yaml --data builtin --out runs/dac
     torchrun --nproc_per_node 2 -m gfvc.train.cli --config cfg/train/mrdac.yaml --data builtin --out runs/mrdac
