@@ -74,10 +74,10 @@ def run(args, log=print) -> dict:
     if args.frame_size is not None:
         config["dataset_params"]["frame_shape"] = [args.frame_size, args.frame_size]
     config = resolve_config(config)
-    for name in ("max_iterations", "num_workers"):
-        value = getattr(args, name)
-        if value is not None and value < (1 if name == "max_iterations" else 0):
-            raise TrainConfigError(f"--{name.replace('_', '-')} must be {'positive' if name == 'max_iterations' else '>= 0'}")
+    if args.max_iterations is not None and args.max_iterations < 1:
+        raise TrainConfigError("--max-iterations must be positive")
+    if args.num_workers < 0:
+        raise TrainConfigError("--num-workers must be >= 0")
     base_layers = {}
     for item in args.base_layer:
         qp, sep, folder = item.partition("=")

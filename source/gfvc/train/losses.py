@@ -175,7 +175,8 @@ class Discriminator(nn.Module):
                  kp_variance: float = 0.01):
         super().__init__()
         self.down_blocks = nn.ModuleList(
-            DiscriminatorBlock(num_channels + num_kp * use_kp if i == 0 else min(max_features, block_expansion * 2 ** i),
+            DiscriminatorBlock(num_channels + num_kp * use_kp if i == 0
+                               else min(max_features, block_expansion * 2 ** i),
                                min(max_features, block_expansion * 2 ** (i + 1)), norm=i != 0,
                                pool=i != num_blocks - 1, sn=sn)
             for i in range(num_blocks))

@@ -15,7 +15,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -83,7 +82,8 @@ def resolve_config(config: dict) -> dict:
         raise TrainConfigError(f"unknown training config section(s): {', '.join(sorted(unknown))}")
     train = {**DEFAULT_TRAIN_PARAMS, **dict(config.get("train_params") or {})}
     train["loss_weights"] = {**DEFAULT_TRAIN_PARAMS["loss_weights"], **dict(train.get("loss_weights") or {})}
-    train["transform_params"] = {**DEFAULT_TRAIN_PARAMS["transform_params"], **dict(train.get("transform_params") or {})}
+    train["transform_params"] = {**DEFAULT_TRAIN_PARAMS["transform_params"],
+                                 **dict(train.get("transform_params") or {})}
     for key in ("epochs", "num_repeats", "batch_size"):
         if isinstance(train[key], bool) or not isinstance(train[key], int) or train[key] < 1:
             raise TrainConfigError(f"train_params.{key} must be a positive integer, not {train[key]!r}")
@@ -233,8 +233,9 @@ class Trainer:
         self.clips = discover_clips(data_sources, self.out / "video-cache", split=split, list_file=list_file)
         self.family.prepare_data(self.clips, {"base_layers": base_layers})
         self.out.mkdir(parents=True, exist_ok=True)
-        self.dataset = TrainingSamples(self.clips, self.family.sampler(), tuple(config["dataset_params"]["frame_shape"]),
-                                       int(train["num_repeats"]), self.seed, self.family.sample_extras)
+        self.dataset = TrainingSamples(self.clips, self.family.sampler(),
+                                       tuple(config["dataset_params"]["frame_shape"]), int(train["num_repeats"]),
+                                       self.seed, self.family.sample_extras)
         per_rank = -(-len(self.dataset) // self.rt.world_size)
         self.iterations_per_epoch = per_rank // int(train["batch_size"])
         if self.iterations_per_epoch < 1:
@@ -257,7 +258,8 @@ class Trainer:
         self.perceptual = PerceptualLoss(train["scales"], train["loss_weights"]["perceptual"],
                                          vgg19_weights).to(self.rt.device)
         weights = train["loss_weights"]
-        gan_on = self.family.uses_gan and (float(weights.get("generator_gan", 0)) or any(weights.get("feature_matching", []))
+        gan_on = self.family.uses_gan and (float(weights.get("generator_gan", 0))
+                                           or any(weights.get("feature_matching", []))
                                            or float(weights.get("discriminator_gan", 0)))
         self.discriminator = None
         if gan_on:
@@ -281,7 +283,8 @@ class Trainer:
             self._resume(checkpoint_path)
 
         full = GeneratorFullModel(self.model, self.family, self.perceptual, self.discriminator)
-        d_full = (DiscriminatorFullModel(self.discriminator, self.perceptual.pyramid, float(weights.get("discriminator_gan", 0)))
+        d_full = (DiscriminatorFullModel(self.discriminator, self.perceptual.pyramid,
+                                         float(weights.get("discriminator_gan", 0)))
                   if self.discriminator is not None else None)
         if self.rt.distributed:
             from torch.nn.parallel import DistributedDataParallel as DDP
@@ -344,7 +347,8 @@ class Trainer:
             raise TrainingError(f"cannot resume: {exc}") from None
         meta = state.get(METADATA_KEY, {})
         if meta.get("format") != FORMAT or meta.get("family") != self.config["family"]:
-            raise TrainingError(f"cannot resume: {path} is not a gfvc-train checkpoint of family {self.config['family']}")
+            raise TrainingError(f"cannot resume: {path} is not a gfvc-train checkpoint of family "
+                                f"{self.config['family']}")
         if meta.get("config") != json.loads(json.dumps(self.config)):
             raise TrainingError(f"cannot resume: {path} was written with another training configuration")
         if meta.get("world_size") != self.rt.world_size:
