@@ -121,7 +121,8 @@ def encode_multi_reference(enc: GfvcEncoder, frames: np.ndarray, fps: float) -> 
                 written.append(writer.write(enc.coder.to_message(one, gfv_id=s.gfv_id, gfv_cnt=len(written) + 1,
                                                                  base=False, predicted=True)))
         params = [enc.coder.from_message(m.reconstructed) for m in written]
-        pictures = synthesise_generated(enc.model, buffer, [g.rs_ref_id for g in described],
+        # the weights as a decoder reconstructs them
+        pictures = synthesise_generated(enc.model, buffer, [[plan.ref_ids[k] for k in g.refs] for g in unit.generated],
                                         [g.rs_weight for g in described], params, batch, s.output_rounding)
         for t, pic in zip(order, pictures):
             recon[t] = pic
