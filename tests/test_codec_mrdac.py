@@ -364,3 +364,23 @@ def test_ctc_codec_mrdac_takes_qp_and_interval(tmp_path, fixtures_root, frames32
     assert result.metadata["rate_breakdown"]["reference_selection"] > 0
     assert "reference" in codec.settings() and "reference" not in get_codec(
         "dac", model_config=str(config), checkpoint=str(ckpt)).settings()
+
+
+def test_pose_diversity_picks_the_farthest_pose_in_each_window():
+    from gfvc.codec.reference_buffer import pose_keys
+
+    kps = [np.zeros((10, 2)) for _ in range(30)]
+    kps[7] = np.ones((10, 2))
+    kps[16] = np.full((10, 2), 2.0)
+    # windows (prev + 5, prev + 10]: 7 is farthest from 0; 16 is 1 away from 7, 2*sqrt(2) from 0
+    # (min 1), the others 0 from 0; then no pose differs (ties: the earliest)
+    assert pose_keys(kps, 10) == [0, 7, 16, 21, 26]
+
+
+def test_rp_with_pose_selection_round_trips(fixtures_root, frames32):
+    enc = _code_in_process(fixtures_root, frames32, strategy="rp", selection="pose")
+    keys = enc.key_pictures
+    assert keys[0] == 0 and all(a + INTERVAL // 2 < b <= a + INTERVAL for a, b in zip(keys, keys[1:]))
+    dec = _decoder(fixtures_root).decode(enc.bitstream)
+    assert dec.md5_per_picture == enc.md5_per_picture and dec.key_pictures == keys
+    assert dec.delay == enc.delay <= INTERVAL - 1
