@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FIXTURES_ROOT = Path(os.environ.get("GFVC_FIXTURES", REPO_ROOT.parent / "shared" / "fixtures"))
+# The reference fixtures shipped in the repository (tests/fixtures/README.md); GFVC_FIXTURES runs the
+# same tests on another set with the same layout.
+DEFAULT_FIXTURES_ROOT = REPO_ROOT / "tests" / "fixtures"
+FIXTURES_ROOT = Path(os.environ.get("GFVC_FIXTURES") or DEFAULT_FIXTURES_ROOT)
 BUILTIN_DIR = REPO_ROOT / "test_sequences" / "builtin"
 
 

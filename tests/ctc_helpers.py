@@ -33,6 +33,17 @@ def tiny_frames(seed: int, n: int = 8, size: int = 64) -> np.ndarray:
     return np.stack(frames)
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """gfvc refuses YAML aliases; a list used twice is written out twice."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def dump_yaml(value) -> str:
+    return yaml.dump(value, Dumper=_NoAliasDumper, sort_keys=False)
+
+
 def make_tiny_ctc(root: Path, qps=(30, 38), n_seq: int = 2, frames: int = 8, size: int = 64,
                   codec: str = CODEC, metrics=("psnr_y", "psnr_rgb"), extra: dict | None = None) -> Path:
     """Write n_seq sequences, a CTC list and a run configuration under root; -> config path."""
@@ -53,7 +64,7 @@ def make_tiny_ctc(root: Path, qps=(30, 38), n_seq: int = 2, frames: int = 8, siz
            "bdrate": {"anchors": [], "tests": None}, "output": "run"}
     cfg.update(extra or {})
     path = root / "ctc.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    path.write_text(dump_yaml(cfg))
     return path
 
 
@@ -61,8 +72,9 @@ def run_ctc_cmd(cfg: Path, *args: str) -> list[str]:
     return [sys.executable, str(RUN_CTC), "-c", str(cfg), "--no-progress", *args]
 
 
-def run_ctc(cfg: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "source"))
+def run_ctc(cfg: Path, *args: str, timeout: float = 300, env_path=()) -> subprocess.CompletedProcess:
+    """run_ctc.py in a new process; ``env_path``: more folders on its PYTHONPATH (plugins)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "source"), *map(str, env_path)]))
     return subprocess.run(run_ctc_cmd(cfg, *args), capture_output=True, text=True, timeout=timeout, env=env)
 
 

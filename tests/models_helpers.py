@@ -2,6 +2,7 @@
 official-size modules without allocating their weights, comparing structures and outputs."""
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -82,3 +83,15 @@ def assert_official_structure(fixtures_root: Path, model: str, family: str, **op
         assert len(module.state_dict()) == counts["num_state_dict_entries"], name
     assert num_parameters(net) == structure["total_num_parameters"]
     return net, structure
+
+
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """Run a block with ``count`` torch CPU threads (tiny networks gain nothing from threads on a shared
+    machine), restoring the previous count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

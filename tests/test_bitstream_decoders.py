@@ -75,8 +75,9 @@ def streams(tmp_path_factory):
         run([FFMPEG, "-hide_banner", "-loglevel", "error", "-y", *SOURCE, *args, str(path)])
         plain = path.read_bytes()
         variants = {"plain": plain}
-        for position in ("prefix", "suffix"):
-            variants[position] = insert_sei(plain, codec, messages_for, position, SeiContext())
+        # GFV/GFVE are suffix-only (HM): the prefix variant carries the project payloads
+        variants["prefix"] = insert_sei(plain, codec, lambda i: messages_for(i)[2:], "prefix")
+        variants["suffix"] = insert_sei(plain, codec, messages_for, "suffix", SeiContext())
         # both at once: GFV chain in suffix SEI, project payloads in prefix SEI
         both = insert_sei(plain, codec, lambda i: messages_for(i)[2:], "prefix")
         variants["both"] = insert_sei(both, codec, lambda i: messages_for(i)[:2], "suffix")
@@ -138,7 +139,8 @@ def test_trace_headers_shows_the_messages_as_sei(streams, codec):
         kind = "Prefix" if variant == "prefix" else "Suffix"
         counts[variant] = len(re.findall(rf"{kind} Supplemental Enhancement Information", log))
         types = re.findall(r"last_payload_type_byte\s+[01]+ = (\d+)", log)
-        assert types.count("223") == FRAMES and types.count("224") == FRAMES
+        gfv = FRAMES if variant == "suffix" else 0
+        assert types.count("223") == gfv and types.count("224") == gfv
         # one user_data_unregistered per project payload: 3 per picture + model identity once
         assert types.count("5") == 3 * FRAMES + 1
     assert counts == {"prefix": FRAMES, "suffix": FRAMES}

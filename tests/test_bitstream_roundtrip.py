@@ -1,6 +1,6 @@
 """Round-trip property tests: parse(write(x)) == reconstruct(x) for GFV, GFVE and project payloads.
 
-reconstruct() below is written from the HM rules in shared/gfv_sei.md (coordinates: C
+reconstruct() below is written from the HM rules in doc/bitstream.md (coordinates: C
 truncation of x*2^P + 0.5; matrix elements: floor of the magnitude + round(frac*2^P) clipped
 to 2^P - 1, with sign), independently of the package's quantisers. Chains of messages use
 random mixes of base/predicted keypoints and matrices, so prediction state is exercised over

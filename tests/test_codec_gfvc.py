@@ -212,3 +212,27 @@ def test_full_size_clip_round_trip(tmp_path, fixtures_root, builtin_dir):
     dec = decode_cli("-b", str(stream), "--checkpoint", str(ckpt), "--model-config", str(config))
     assert dec.returncode == 0, dec.stderr
     assert md5_lines(dec.stdout) == md5_lines(enc_out) and len(md5_lines(enc_out)) == FRAMES
+
+
+@pytest.mark.parametrize("family", ["dac", "fv2v"])
+def test_entropy_coded_parameter_payload_decodes_identically_and_costs_less(tmp_path, fixtures_root, clip, family):
+    """parameter_payload entropy_coded: the generated pictures' parameters in one
+    gfvc_entropy_coded_parameters payload per key picture, same pictures as with GFV messages."""
+    config, ckpt = model_files(fixtures_root, family)
+    results = {}
+    for payload in ("gfv", "entropy_coded"):
+        sub = tmp_path / payload
+        sub.mkdir()
+        cfg = codec_yaml(sub, family, fixtures_root, backend="x265", key_qp=37, parameter_payload=payload)
+        stream, recon, enc_out = encode(sub, cfg, clip)
+        dec = decode_cli("-b", str(stream), "--checkpoint", str(ckpt), "--model-config", str(config))
+        assert dec.returncode == 0, dec.stderr
+        assert md5_lines(dec.stdout) == md5_lines(enc_out)
+        parsed = read_stream(stream.read_bytes(), "hevc")
+        rate = rate_breakdown(stream.read_bytes(), "hevc", [0], parsed)
+        results[payload] = (md5_lines(enc_out), rate)
+    assert results["gfv"][0] == results["entropy_coded"][0]
+    gfv_bytes = results["gfv"][1]["gfv_sei"] + results["gfv"][1]["sei_framing"]
+    ecp = results["entropy_coded"][1]
+    assert ecp["entropy_coded_parameters"] > 0 and ecp["gfv_sei"] < results["gfv"][1]["gfv_sei"]
+    assert ecp["gfv_sei"] + ecp["entropy_coded_parameters"] + ecp["sei_framing"] < gfv_bytes

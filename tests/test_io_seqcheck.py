@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gfvc.io import SequenceError, write_rgb
-from gfvc.io.seqcheck import BUILTIN_LIST, CTC_LIST, check_folder, main
+from gfvc.io.seqcheck import builtin_list, check_folder, ctc_list, main
 from gfvc.io.seqlist import load_sequence_list
 
 MINI_LIST = """title: mini
@@ -37,7 +37,7 @@ def folder(tmp_path):
 
 
 def test_ctc_list_is_the_jvet_ah0114_set():
-    seqs = load_sequence_list(CTC_LIST).entries
+    seqs = load_sequence_list(ctc_list()).entries
     assert len(seqs) == 30
     vox = [e for e in seqs if e.name.startswith("VOXCELEB_")]
     cfvqa = [e for e in seqs if e.name.startswith("CFVQA_")]
@@ -122,5 +122,27 @@ def test_cli_as_a_program_on_the_ctc_list(tmp_path):
 
 
 def test_builtin_folder_passes(builtin_dir):
-    assert check_folder(builtin_dir, BUILTIN_LIST) == []
+    assert check_folder(builtin_dir, builtin_list()) == []
     assert main(["--builtin"]) == 0
+
+
+def test_a_folder_or_fifo_under_a_sequence_name_is_reported_as_such(tmp_path):
+    import os
+
+    folder = tmp_path / "seqs"
+    folder.mkdir()
+    lst = tmp_path / "list.yaml"
+    lst.write_text("sequences:\n"
+                   "  - {name: ALPHA_001, file: ALPHA_001_16x8_25_8bit_444.rgb, frames: 2}\n"
+                   "  - {name: BETA_001, file: BETA_001_16x8_25_8bit_444.rgb, frames: 2}\n")
+    (folder / "ALPHA_001_16x8_25_8bit_444.rgb").mkdir()
+    os.mkfifo(folder / "BETA_001_16x8_25_8bit_444.rgb")
+    problems = {p.sequence: p for p in check_folder(folder, lst)}
+    assert problems["ALPHA_001"].kind == "unreadable"
+    assert "is a directory, not a regular file" in problems["ALPHA_001"].detail
+    assert problems["BETA_001"].kind == "unreadable"
+    assert "is a FIFO (named pipe), not a regular file" in problems["BETA_001"].detail
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(SequenceError, match="file: not a folder"):
+        check_folder(not_a_folder, lst)

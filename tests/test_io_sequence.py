@@ -1,6 +1,7 @@
 """Raw sequence files, JVET names, container video decoding: identities and clear errors."""
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import numpy as np
@@ -125,3 +126,56 @@ def test_unreadable_video_is_a_one_line_error(tmp_path, content):
         assert str(path) in str(e.value) and "\n" not in str(e.value)
     with pytest.raises(SequenceError, match="no such file"):
         read_video(tmp_path / "absent.mp4")
+
+
+# --- what a path really is: a folder, a FIFO or a device is named, never "empty" or "4096 bytes" ---
+
+def _special(tmp_path, kind: str):
+    import os
+
+    if kind == "directory":
+        path = tmp_path / "CLIP_24x16_25_8bit_444.rgb"
+        path.mkdir()
+        return path, "is a directory, not a regular file"
+    if kind == "fifo":
+        path = tmp_path / "CLIP_24x16_25_8bit_444.rgb"
+        os.mkfifo(path)
+        return path, "is a FIFO (named pipe), not a regular file"
+    if kind == "device":
+        return "/dev/zero", "is a character device, not a regular file"
+    return tmp_path / "CLIP_24x16_25_8bit_444.rgb", "no such file"
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device", "missing"])
+def test_readers_name_what_the_path_is(tmp_path, kind):
+    """A FIFO would block a reader forever and /dev/zero never ends: both are refused before any read."""
+    from gfvc.io import count_frames
+    from gfvc.io.errors import SequenceFileError
+
+    path, message = _special(tmp_path, kind)
+    calls = [lambda: read_rgb(path, 24, 16), lambda: read_yuv420(path, 24, 16),
+             lambda: count_frames(path, 24, 16, "444"), lambda: read_video(path),
+             lambda: list(iter_yuv420_frames(path))]
+    if kind != "device":
+        calls.append(lambda: read_sequence(path))
+    for call in calls:
+        with pytest.raises(SequenceFileError, match=re.escape(message)) as e:
+            call()
+        assert str(path) in str(e.value) and "\n" not in str(e.value)
+        assert isinstance(e.value, OSError) and isinstance(e.value, SequenceError)
+
+
+@pytest.mark.parametrize("width,height,start,num_frames,message", [
+    (-24, 16, 0, None, "width must be a positive integer, got -24"),
+    (24, 0, 0, None, "height must be a positive integer, got 0"),
+    (24, 16, -1, None, "start frame -1 is negative"),
+    (24, 16, 0, -2, "asked for -2 frames"),
+    (24, 16, 0, 0, "asked for 0 frames"),
+])
+def test_negative_sizes_and_counts_are_one_line_errors(tmp_path, width, height, start, num_frames, message):
+    path = tmp_path / "CLIP_24x16_25_8bit_444.rgb"
+    write_rgb(path, _frames(n=3))
+    for read in (read_rgb, read_yuv420):
+        with pytest.raises(SequenceError, match=message) as e:
+            read(path, width, height, num_frames, start)
+        assert str(path) in str(e.value) and "\n" not in str(e.value)

@@ -140,3 +140,32 @@ def test_benchmark_runs_on_a_tiny_sequence(capsys):
     assert main(["--frames", "2", "--size", "32", "--metrics", "psnr_y,psnr_rgb", "--threads", "1"]) == 0
     out = capsys.readouterr().out
     assert "| psnr_y |" in out and "| psnr_rgb |" in out
+
+
+def test_weight_hash_follows_the_content_not_size_and_mtime(tmp_path):
+    """A weight file replaced or rewritten with the same size and mtime is hashed again."""
+    import hashlib
+    import os
+
+    from gfvc.metrics.weights import sha256_file
+
+    path = tmp_path / "w.pth"
+    path.write_bytes(b"A" * 64)
+    mtime = path.stat().st_mtime_ns
+    assert sha256_file(path) == hashlib.sha256(b"A" * 64).hexdigest()
+    # replaced by another file of the same size, mtime set back
+    other = tmp_path / "new.pth"
+    other.write_bytes(b"B" * 64)
+    os.utime(other, ns=(mtime, mtime))
+    os.replace(other, path)
+    assert sha256_file(path) == hashlib.sha256(b"B" * 64).hexdigest()
+    # rewritten in place, mtime set back: the change time moves (rewrite until the clock shows it)
+    before = path.stat().st_ctime_ns
+    for _ in range(100000):
+        with open(path, "r+b") as f:
+            f.write(b"C" * 64)
+        os.utime(path, ns=(mtime, mtime))
+        if path.stat().st_ctime_ns != before:
+            break
+    assert path.stat().st_mtime_ns == mtime and path.stat().st_size == 64
+    assert sha256_file(path) == hashlib.sha256(b"C" * 64).hexdigest()

@@ -262,3 +262,16 @@ def test_weights_from_environment_and_wrong_file(monkeypatch, weight_files, pict
 def test_msvgg_rejects_too_small_pictures(weight_files, pictures):
     with pytest.raises(MetricError, match="too small"):
         get_metric("msvgg", vgg19_weights=str(weight_files["vgg19"])).compute(*pictures)
+
+
+def test_weight_path_that_is_a_folder_or_fifo_is_named_as_such(monkeypatch, tmp_path):
+    """A folder or FIFO named as weights is reported as what it is, and never opened (a FIFO would block)."""
+    import os
+
+    monkeypatch.setenv("GFVC_VGG19_WEIGHTS", str(tmp_path))
+    ok, reason = get_metric("msvgg").availability()
+    assert not ok and f"{tmp_path} is a directory, not a regular file (from $GFVC_VGG19_WEIGHTS)" in reason
+    fifo = tmp_path / "vgg19.pth"
+    os.mkfifo(fifo)
+    ok, reason = get_metric("msvgg", vgg19_weights=str(fifo)).availability()
+    assert not ok and "is a FIFO (named pipe), not a regular file (from option vgg19_weights)" in reason

@@ -1,6 +1,6 @@
-"""CFTE against the reference fixtures (GFVC_FIXTURES/CFTE): strict checkpoint loading, output
-equivalence, the Farneback step and its argument order, official-size structure, checkpoint errors,
-and the GDN layer."""
+"""CFTE against the reference fixtures (tests/fixtures/CFTE, or GFVC_FIXTURES): strict checkpoint
+loading, output equivalence, the Farneback step and its argument order, official-size structure,
+checkpoint errors, and the GDN layer."""
 from __future__ import annotations
 
 import hashlib

@@ -32,9 +32,10 @@ def save_variant(tmp_path, checkpoint, name, edit):
 
 # ------------------------------------------------------------------ registry and configuration
 def test_codec_names_map_to_families():
-    assert family_of_codec("rdac_plus") == "rdac"
+    assert family_of_codec("rdac_plus") == "rdac_plus"
     assert family_of_codec("MRDAC") == "mrdac"
-    assert {family_of_codec(c) for c in CODEC_FAMILIES} == {"fomm", "cfte", "fv2v", "dac", "hdac", "rdac", "mrdac"}
+    assert {family_of_codec(c) for c in CODEC_FAMILIES} == {"fomm", "cfte", "fv2v", "dac", "hdac", "rdac", "mrdac",
+                                                             "rdac_plus"}
     with pytest.raises(UnknownFamilyError, match="unknown codec 'vvc'"):
         family_of_codec("vvc")
     with pytest.raises(UnknownFamilyError, match="unknown model family 'nope'"):

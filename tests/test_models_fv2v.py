@@ -1,6 +1,6 @@
-"""FV2V against the reference fixtures (GFVC_FIXTURES/FV2V): strict loading of the xz-compressed
-checkpoint, output equivalence of the decoder-side call sequence, head-pose geometry, official-size
-structure (the ~30M-parameter head-pose estimator included) and checkpoint errors."""
+"""FV2V against the reference fixtures (tests/fixtures/FV2V, or GFVC_FIXTURES): strict loading of the
+xz-compressed checkpoint, output equivalence of the decoder-side call sequence, head-pose geometry,
+official-size structure (the ~30M-parameter head-pose estimator included) and checkpoint errors."""
 from __future__ import annotations
 
 import hashlib

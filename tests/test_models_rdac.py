@@ -1,5 +1,6 @@
-"""RDAC against the reference fixtures (GFVC_FIXTURES/RDAC): strict loading, the reference call
-sequence reproduced (floats to 1e-5, rANS bits and bytes exactly), the official layout, and errors."""
+"""RDAC against the reference fixtures (tests/fixtures/RDAC, or GFVC_FIXTURES): strict loading, the
+reference call sequence reproduced (floats to 1e-5, rANS bits and bytes exactly), the official
+layout, and errors."""
 from __future__ import annotations
 
 import pytest
@@ -161,8 +162,8 @@ def test_rate_parameters_are_checked(tiny_model, golden):
             sdc.rans_compress(inputs["residual"][..., :60, :60], None)
 
 
-def test_rdac_plus_is_the_rdac_family():
-    assert get_family("rdac_plus") is RdacModel is get_family("rdac")
+def test_rdac_plus_is_not_the_rdac_family():
+    assert get_family("rdac") is RdacModel and get_family("rdac_plus") is not RdacModel
 
 
 def test_official_layout_and_parameter_counts(fixtures_root):

@@ -2,12 +2,14 @@
 
 Real HM/VTM binaries cannot be installed on the test machines, so the tests run gfvc's HM/VTM
 backends against this script. It checks what it receives the way the real apps would need it
-(cfg files readable, the keys gfvc must set present and consistent, the input file exactly
+(cfg files readable, the keys gfvc must set present and consistent, a GBR colour description for RGB, the input file exactly
 FramesToBeEncoded pictures long, no reconstruction file requested, RGB conversion keys for 4:4:4)
 and then produces a REAL Annex-B stream with the static ffmpeg (HM role: x265; VTM role: vvenc),
 so the backend's stream handling runs on genuine bitstreams. What it received is appended as one
 JSON line to $GFVC_STANDIN_LOG. $GFVC_STANDIN_FAIL=<role> makes that role fail (after writing a
-partial output file); $GFVC_STANDIN_DROP=1 makes the decoder write one picture fewer.
+partial output file); $GFVC_STANDIN_DROP=1 makes the decoder write one picture fewer. The decoder
+writes the stream's own bit depth for ``-d 0`` (16-bit little-endian samples above 8 bits), as
+TAppDecoder/DecoderApp do.
 
 Usage: python jvet_standin.py {hm,vtm}-{encoder,decoder} [app arguments...]
 """
@@ -98,6 +100,13 @@ def encoder(family: str, argv: list[str]) -> None:
             fail("4:4:4 RGB input needs InputColourSpaceConvert RGBtoGBR and ChromaFormatIDC 444")
         if family == "vtm" and cfg.get("ColorTransform") != "1":
             fail("VTM RGB coding needs ColorTransform 1")
+        # Without a colour description the stream does not say it is GBR (decoders would show
+        # it as YUV 4:4:4): the apps write one only with these keys.
+        vui = {"VuiParametersPresent": "1", "VideoSignalTypePresent": "1", "ColourDescriptionPresent": "1",
+               "MatrixCoefficients": "0", "VideoFullRange": "1"}
+        wrong = [f"{k} {cfg.get(k)!r} (needs {v})" for k, v in vui.items() if cfg.get(k) != v]
+        if wrong:
+            fail("4:4:4 RGB coding without a GBR colour description: " + ", ".join(wrong))
     frame_bytes = w * h * 3 if rgb else w * h * 3 // 2
     data = Path(cfg["InputFile"]).read_bytes()
     if len(data) != n * frame_bytes:
@@ -135,24 +144,28 @@ def decoder(family: str, argv: list[str]) -> None:
     for k in ("BitstreamFile", "ReconFile", "OutputBitDepth"):
         if k not in opts:
             fail(f"decoder needs {k}")
-    if opts["OutputBitDepth"] != "8":
-        fail("gfvc must ask for 8-bit output (-d 8)")
+    if opts["OutputBitDepth"] not in ("0", "8"):
+        fail("the stand-in writes the native bit depth (-d 0) or 8 bits (-d 8) only")
     rgb = opts.get("OutputColourSpaceConvert") == "GBRtoRGB"
     out = Path(opts["ReconFile"])
     if os.environ.get("GFVC_STANDIN_FAIL") == f"{family}-decoder":
         out.write_bytes(b"\x10" * 100)
         fail("simulated decoder failure (GFVC_STANDIN_FAIL)", 1)
-    from gfvc.baselayer.decoders import decode_stream
+    from gfvc.baselayer.decoders import decode_pyav
+    from gfvc.baselayer.samples import to_8bit
 
-    pics = decode_stream(Path(opts["BitstreamFile"]).read_bytes(), "hevc" if family == "hm" else "vvc").pictures
-    if isinstance(pics, np.ndarray):  # GBR 4:4:4 from x265; RGB order when asked to convert
-        planes = pics if rgb else pics[..., [1, 2, 0]]
-        frames = [np.ascontiguousarray(f.transpose(2, 0, 1)).tobytes() for f in planes]
-    elif rgb:  # the VTM stand-in's 4:2:0 approximation of GBR
+    raw = decode_pyav(Path(opts["BitstreamFile"]).read_bytes(), "hevc" if family == "hm" else "vvc")[0]
+    depth = raw.bit_depth if opts["OutputBitDepth"] == "0" else 8
+    planes = [p if depth == raw.bit_depth else to_8bit(p, raw.bit_depth) for p in raw.planes]
+    n = planes[0].shape[0]
+    if raw.pix_fmt.startswith("gbr"):  # GBR 4:4:4 from x265: planes G, B, R; RGB order when asked to convert
+        g, b, r = planes
+        planes = [r, g, b] if rgb else [g, b, r]
+    elif rgb:  # the VTM stand-in's 4:2:0 approximation of GBR: Y = G, Cb = B, Cr = R
         up = lambda p: np.repeat(np.repeat(p, 2, axis=-2), 2, axis=-1)
-        frames = [np.stack([up(pics.v[i]), pics.y[i], up(pics.u[i])]).tobytes() for i in range(pics.num_frames)]
-    else:
-        frames = [pics.frame_bytes(i) for i in range(pics.num_frames)]
+        planes = [up(planes[2]), planes[0], up(planes[1])]
+    dtype = "<u2" if depth > 8 else np.uint8
+    frames = [b"".join(np.ascontiguousarray(p[i]).astype(dtype).tobytes() for p in planes) for i in range(n)]
     if os.environ.get("GFVC_STANDIN_DROP") == "1":
         frames = frames[:-1]
     out.write_bytes(b"".join(frames))

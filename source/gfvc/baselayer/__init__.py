@@ -9,7 +9,7 @@ expected_frames)`` -> DecodeResult (pictures from a real decoder). Backends:
 from __future__ import annotations
 
 from .errors import (
-    BaseLayerError, MissingBinaryError, PictureCountError, PictureFormatError, ToolFailedError,
+    BaseLayerError, MissingBinaryError, PictureCountError, PictureFormatError, StreamTruncatedError, ToolFailedError,
     UnsupportedStructureError,
 )
 from .interface import STRUCTURES, Backend, DecodeResult, EncodeResult
@@ -43,6 +43,6 @@ def get_backend(name: str, **options) -> Backend:
 
 __all__ = [
     "BACKENDS", "DEFAULT_BACKEND", "STRUCTURES", "Backend", "BaseLayerError", "DecodeResult", "EncodeResult",
-    "MissingBinaryError", "PictureCountError", "PictureFormatError", "ToolFailedError", "UnsupportedStructureError",
+    "MissingBinaryError", "PictureCountError", "PictureFormatError", "StreamTruncatedError", "ToolFailedError", "UnsupportedStructureError",
     "get_backend", "hm_md5_line", "picture_md5", "picture_md5_list",
 ]

@@ -17,7 +17,7 @@ from gfvc.bitstream import split_nal_units as _split_nal_units
 from .errors import BaseLayerError
 
 # nal_unit_type values that open an access unit when they follow a VCL NAL unit.
-_AU_OPENING_TYPES = {
+AU_OPENING_TYPES = {
     "hevc": {32, 33, 34, 35, 39} | set(range(41, 45)) | set(range(48, 56)),
     # OPI, DCI, VPS, SPS, PPS, prefix APS, PH, AUD, prefix SEI, reserved 26..29
     "vvc": {12, 13, 14, 15, 16, 17, 19, 20, 23, 26, 27, 28, 29},
@@ -27,7 +27,7 @@ _IRAP_TYPES = {"hevc": range(16, 24), "vvc": range(7, 11)}
 
 def split_nal_units(data: bytes, codec: str) -> list[NalUnit]:
     """gfvc.bitstream.split_nal_units, with a malformed stream reported as a BaseLayerError."""
-    if codec not in _AU_OPENING_TYPES:
+    if codec not in AU_OPENING_TYPES:
         raise ValueError(f"unknown codec {codec!r}; expected 'hevc' or 'vvc'")
     try:
         units = _split_nal_units(data, codec)
@@ -49,10 +49,19 @@ def _pictures(data: bytes, codec: str):
     return units, pictures
 
 
+def coded_picture_count(data: bytes | list[NalUnit], codec: str) -> int:
+    """Number of coded pictures (first slices of a picture) in a stream or NAL unit list."""
+    units = split_nal_units(data, codec) if isinstance(data, (bytes, bytearray)) else data
+    try:
+        return len(find_pictures(units))
+    except BitstreamError as e:
+        raise BaseLayerError(f"not a valid Annex-B {codec.upper()} stream: {e}") from None
+
+
 def access_unit_sizes(data: bytes, codec: str) -> list[int]:
     """Bytes of each access unit (= coded picture for single-layer streams), in decoding order."""
     units, pictures = _pictures(data, codec)
-    opening = _AU_OPENING_TYPES[codec]
+    opening = AU_OPENING_TYPES[codec]
     starts = []
     after_previous = 0  # index of the first NAL unit after the previous picture's last VCL unit
     for picture in pictures:

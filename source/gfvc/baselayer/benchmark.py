@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from ..io import Yuv420, atomic_write_bytes, read_sequence, rgb_to_yuv420
+from ..errors import GfvcError
+from ..files import atomic_write_bytes, check_output_path
+from ..io import Yuv420, read_sequence, rgb_to_yuv420
 from . import get_backend
 
 
@@ -79,6 +82,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None,
                    help="write the Markdown section to FILE (default: standard output)")
     args = p.parse_args(argv)
+    if args.frames <= 0:
+        p.error(f"--frames must be a positive integer, got {args.frames}")
+    try:
+        return _run(args)
+    except GfvcError as e:  # bad clip or output path, a tool that failed: one line
+        print(f"{p.prog}: error: {e}", file=sys.stderr)
+        return 1
+
+
+def _run(args) -> int:
+    if args.out is not None:
+        check_output_path(args.out, [args.clip], "--out")  # before the measurements, not after
     if args.clip:
         frames, what = read_sequence(args.clip, args.frames), f"`{args.clip.name}`, first {args.frames} frames"
     else:
@@ -121,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ])
     if args.out is not None:
-        atomic_write_bytes(args.out, text.encode())
+        atomic_write_bytes(args.out, text.encode(), inputs=[args.clip], what="--out")
     print(text)
     return 0
 

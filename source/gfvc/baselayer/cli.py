@@ -1,7 +1,10 @@
 """gfvc-baselayer: code a sequence with a base-layer backend, or decode an Annex-B file.
 
   gfvc-baselayer encode SEQ.rgb|SEQ.yuv -o OUT.265 --backend x265 --qp 32 --structure intra
-  gfvc-baselayer decode IN.265 [--codec hevc] [--decoder pyav|ffmpeg|dec265] [-o OUT.yuv]
+  gfvc-baselayer decode IN.265 [--codec hevc] [--decoder pyav|ffmpeg|dec265|hm|vtm] [-o OUT.yuv]
+
+An output never replaces an input of the same command (refused before any work); a device or
+FIFO given as output (/dev/null, a pipe) is written, never replaced.
 
 ``decode`` prints one line per picture in the style of HM's decoder:
 ``POC    0 (  1234 bytes) [MD5:<Y>,<U>,<V>]`` (POC = output order number; bytes = access-unit size).
@@ -11,19 +14,24 @@ depth, as HM/VTM print it, followed by ``[8-bit output MD5:...]`` of the picture
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from ..io import DEFAULT_MATRIX, MATRICES, SequenceError, Yuv420, atomic_write_bytes, parse_jvet_name, read_rgb
+from ..errors import GfvcError
+from ..files import atomic_write_bytes, check_input_file, check_output_path, read_input_bytes
+from ..io import DEFAULT_MATRIX, MATRICES, SequenceError, Yuv420, parse_jvet_name, read_rgb
 from ..io import read_yuv420, rgb_to_yuv420
-from . import BACKENDS, STRUCTURES, BaseLayerError, get_backend
+from . import BACKENDS, STRUCTURES, get_backend
 from .annexb import access_unit_sizes
 from .decoders import DECODERS
 from .md5 import hm_md5_line, picture_md5_list
 
 PROG = "gfvc-baselayer"
+#: largest Annex-B file ``decode`` reads (a base-layer stream of the CTC is a few MB)
+MAX_STREAM_BYTES = 1 << 30
 _CODEC_BY_SUFFIX = {".265": "hevc", ".hevc": "hevc", ".h265": "hevc", ".266": "vvc", ".vvc": "vvc", ".h266": "vvc"}
 
 
@@ -50,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("input", type=Path)
     d.add_argument("--codec", choices=("hevc", "vvc"), help="default: from the file suffix (.265/.266)")
     d.add_argument("--decoder", choices=DECODERS + ("hm", "vtm"), default="pyav")
-    d.add_argument("--width", type=int, help="needed for dec265, HM and VTM")
-    d.add_argument("--height", type=int)
+    d.add_argument("--width", type=int, help="expected picture width (an error if the stream's differs)")
+    d.add_argument("--height", type=int, help="expected picture height (an error if the stream's differs)")
     d.add_argument("--frames", type=int, help="expected number of pictures (an error if different)")
     d.add_argument("--rgb444", action="store_true", help="HM/VTM: the stream is GBR 4:4:4, write RGB")
     d.add_argument("--decoder-binary", help="HM/VTM decoder binary (else GFVC_HM_DECODER / GFVC_VTM_DECODER)")
@@ -81,7 +89,22 @@ def _read_input(args) -> tuple[object, float]:
     raise SequenceError(f"{args.input}: expected a .rgb or .yuv file")
 
 
+def _check_numbers(args) -> None:
+    """Values that must be positive (or >= 0) are refused here, before anything runs."""
+    for name in ("width", "height", "frames"):
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            raise ValueError(f"--{name} must be a positive integer, got {value}")
+    if getattr(args, "start", 0) < 0:
+        raise ValueError(f"--start must be 0 or more, got {args.start}")
+    fps = getattr(args, "fps", None)
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f"--fps must be positive and finite, got {fps}")
+
+
 def _encode(args) -> int:
+    check_input_file(args.input, "input")
+    check_output_path(args.output, [args.input], "output")  # before the work: never overwrite the input
     options = {}
     if args.preset:
         options["preset"] = args.preset
@@ -90,7 +113,7 @@ def _encode(args) -> int:
     backend = get_backend(args.backend, **options)
     pictures, fps = _read_input(args)
     result = backend.encode(pictures, args.qp, args.structure, fps)
-    atomic_write_bytes(args.output, result.bitstream)
+    atomic_write_bytes(args.output, result.bitstream, inputs=[args.input], what="output")
     for i, n in enumerate(result.bytes_per_picture):
         print(f"POC {i:4d} ({n:6d} bytes)")
     print(f"{len(result.bitstream)} bytes, {result.num_pictures} pictures, encoder {result.seconds:.3f} s")
@@ -99,17 +122,17 @@ def _encode(args) -> int:
 
 
 def _decode(args) -> int:
-    data = args.input.read_bytes() if args.input.is_file() else None
-    if data is None:
-        raise SequenceError(f"{args.input}: no such file")
+    data = read_input_bytes(args.input, "stream", MAX_STREAM_BYTES)
+    if not data:
+        raise SequenceError(f"stream {args.input} is empty (0 bytes)")
+    if args.output:
+        check_output_path(args.output, [args.input], "output")  # before the work: never overwrite the input
     codec = args.codec or _CODEC_BY_SUFFIX.get(args.input.suffix.lower())
     if args.decoder in ("hm", "vtm"):
         codec = codec or ("hevc" if args.decoder == "hm" else "vvc")
     if codec is None:
         raise SequenceError(f"{args.input}: cannot tell HEVC from VVC by the suffix; give --codec")
     if args.decoder in ("hm", "vtm"):
-        if not (args.width and args.height):
-            raise SequenceError("HM/VTM decoding needs --width and --height")
         options = {"decoder": args.decoder_binary} if args.decoder_binary else {}
         result = get_backend(args.decoder, **options).decode(data, args.width, args.height, args.frames,
                                                              rgb=args.rgb444)
@@ -131,15 +154,16 @@ def _decode(args) -> int:
         pics = result.pictures
         out = (np.ascontiguousarray(pics.transpose(0, 3, 1, 2)).tobytes() if isinstance(pics, np.ndarray)
                else pics.tobytes())
-        atomic_write_bytes(args.output, out)
+        atomic_write_bytes(args.output, out, inputs=[args.input], what="output")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
+        _check_numbers(args)
         return _encode(args) if args.command == "encode" else _decode(args)
-    except (BaseLayerError, SequenceError, ValueError, OSError) as e:
+    except (GfvcError, ValueError, OSError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
 

@@ -39,3 +39,7 @@ class ToolFailedError(BaseLayerError):
 
 class PictureCountError(BaseLayerError):
     """A decoder returned a different number of pictures than the stream/caller says it holds."""
+
+
+class StreamTruncatedError(BaseLayerError):
+    """The stream ends inside its last picture (or before a picture its last NAL units announce)."""

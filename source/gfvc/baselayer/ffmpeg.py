@@ -1,11 +1,12 @@
 """The built-in backends: x265 (HEVC) and vvenc (VVC) inside the static ffmpeg of the pinned
-imageio-ffmpeg wheel. Raw pictures go in on stdin, the raw Annex-B stream comes out on stdout
-(the ``hevc``/``vvc`` raw muxers): no container, no second codec, no temporary files.
+imageio-ffmpeg wheel. Raw pictures go in on stdin, the raw Annex-B stream is written by the ``hevc``/``vvc`` raw
+muxers to a file in a temporary folder (not to stdout: vvenc prints some warnings on stdout,
+which would land inside the stream): no container, no second codec.
 
 Fixed-QP settings, written out so that the stream depends on nothing else:
 - x265: ``qp=Q`` with ``ipratio=1:pbratio=1`` (every slice at QP Q: x265 otherwise codes I
   slices about 3 QP finer), ``aq-mode=0``, ``scenecut=0``, ``info=0`` (no settings SEI, see
-  design.md rule 2), one thread (``pools=none:frame-threads=1``) so that repeats are
+  doc/codec.md "Rate": every byte counts), one thread (``pools=none:frame-threads=1``) so that repeats are
   byte-identical. ``intra``: ``keyint=1`` (every picture IDR); ``lowdelay_P``:
   ``keyint=-1:bframes=0:ref=4`` (one IDR, then P pictures with 4 references). x265 has no
   generalized-B (low-delay B) mode, so ``lowdelay_B`` is refused.
@@ -22,7 +23,8 @@ from __future__ import annotations
 
 import functools
 import re
-import subprocess
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,30 +32,11 @@ import numpy as np
 from ..io import Yuv420
 from .annexb import access_unit_sizes
 from .decoders import DECODERS, decode_stream
-from .errors import MissingBinaryError, ToolFailedError
+from .errors import ToolFailedError
+from .ffmpeg_exe import ffmpeg_version, static_ffmpeg
 from .interface import Backend, DecodeResult, EncodeResult, Pictures, is_rgb, picture_count, picture_size
 from .process import run_tool, stderr_tail
 from .samples import to_10bit
-
-
-def static_ffmpeg() -> str:
-    """Path of the static ffmpeg shipped in the pinned imageio-ffmpeg wheel."""
-    try:
-        import imageio_ffmpeg
-    except ImportError:
-        raise MissingBinaryError("the built-in backends need the imageio-ffmpeg wheel (pip install "
-                                 "-c constraints.txt imageio-ffmpeg==0.8.1)", tool="ffmpeg") from None
-    try:
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except RuntimeError as e:
-        raise MissingBinaryError(f"imageio-ffmpeg has no ffmpeg executable: {e}", tool="ffmpeg") from None
-
-
-@functools.lru_cache(maxsize=None)
-def ffmpeg_version(ffmpeg: str) -> str:
-    """First line of ``ffmpeg -version`` (names the build, hence the x265/vvenc inside)."""
-    out = subprocess.run([ffmpeg, "-hide_banner", "-version"], capture_output=True, check=False).stdout
-    return out.decode("utf-8", "replace").splitlines()[0].split(" Copyright")[0].strip() if out else "unknown"
 
 
 def _yuv_bytes(pictures: Yuv420, ten_bit: bool) -> bytes:
@@ -106,19 +89,26 @@ class FfmpegBackend(Backend):
     def _encode(self, pictures: Pictures, qp: int, structure: str, fps: float,
                 intra_qp: int | None = None) -> EncodeResult:
         in_args, data = self._input_args(pictures, fps)
-        cmd = ([self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-fflags", "+bitexact"] + in_args
-               + ["-frames:v", str(picture_count(pictures)), "-threads", "1", "-c:v", self.encoder_name,
-                  "-preset", self.preset] + self.codec_args(qp, structure, intra_qp)
-               + ["-f", self.muxer, "pipe:1"])
-        run = run_tool(cmd, tool=f"ffmpeg/{self.encoder_name}", stdin=data, what="encode")
-        if not run.stdout:
-            raise ToolFailedError(f"ffmpeg/{self.encoder_name} wrote no bitstream", tool=f"ffmpeg/{self.encoder_name}",
+        tool = f"ffmpeg/{self.encoder_name}"
+        with tempfile.TemporaryDirectory(prefix="gfvc-enc-") as tmp:
+            # The stream goes to a file, not to stdout: vvenc prints some configuration warnings
+            # on stdout itself ("ALFSpeed would disable ALF ..." with the faster presets), and
+            # they would end up inside the Annex-B stream.
+            out = Path(tmp) / f"stream.{self.muxer}"
+            cmd = ([self.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-fflags", "+bitexact"] + in_args
+                   + ["-frames:v", str(picture_count(pictures)), "-threads", "1", "-c:v", self.encoder_name,
+                      "-preset", self.preset] + self.codec_args(qp, structure, intra_qp)
+                   + ["-f", self.muxer, str(out)])
+            run = run_tool(cmd, tool=tool, stdin=data, what="encode")
+            bitstream = out.read_bytes() if out.is_file() else b""
+        if not bitstream:
+            raise ToolFailedError(f"{tool} wrote no bitstream", tool=tool,
                                   stderr_tail=stderr_tail(run.stderr) or "(nothing on stderr)")
         w, h = picture_size(pictures)
-        stdin = (f"{picture_count(pictures)} raw {in_args[3]} pictures {w}x{h} on stdin; Annex-B stream on stdout")
-        return EncodeResult(run.stdout, access_unit_sizes(run.stdout, self.codec), run.seconds, run.command,
+        io = f"{picture_count(pictures)} raw {in_args[3]} pictures {w}x{h} on stdin; Annex-B stream to a file"
+        return EncodeResult(bitstream, access_unit_sizes(bitstream, self.codec), run.seconds, run.command,
                             dict(self.settings(), qp=qp, intra_qp=qp if intra_qp is None else intra_qp,
-                                 structure=structure, fps=fps, io=stdin))
+                                 structure=structure, fps=fps, io=io))
 
     def codec_args(self, qp: int | str, structure: str, intra_qp: int | None = None) -> list[str]:
         """The encoder's options for a QP (or a placeholder), a structure and an intra-picture QP."""

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import FileProblem
+from ..files import check_input_file
 from .errors import MissingBinaryError, ToolFailedError
 
 # How much of a tool's stderr goes into an error message.
@@ -57,6 +59,11 @@ def resolve_executable(value: str | os.PathLike | None, *, tool: str, how_to_set
     if not value:
         raise MissingBinaryError(f"{tool} is not configured: {how_to_set}", tool=tool)
     value = str(value)
+    if os.sep in value and os.path.lexists(value):
+        try:  # a directory, FIFO or device is named as such
+            check_input_file(value, f"{tool} executable")
+        except FileProblem as e:
+            raise MissingBinaryError(f"{e} ({how_to_set})", tool=tool) from None
     found = shutil.which(value) if os.sep not in value else (value if Path(value).is_file() else None)
     if found is None:
         raise MissingBinaryError(f"{tool} executable {value!r} does not exist or is not on PATH ({how_to_set})",

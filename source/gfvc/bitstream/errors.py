@@ -1,8 +1,9 @@
 """The one exception the bitstream layer raises for malformed or unwritable data."""
 from __future__ import annotations
 
-from ..errors import GfvcError
 from typing import Optional
+
+from ..errors import GfvcError
 
 
 class BitstreamError(GfvcError, ValueError):

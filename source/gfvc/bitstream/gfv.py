@@ -1,6 +1,6 @@
 """Generative face video SEI message (payloadType 223): generative_face_video( payloadSize ).
 
-Syntax and HM behaviour as in shared/gfv_sei.md. :func:`generative_face_video` is the one
+Syntax and HM behaviour as in doc/bitstream.md. :func:`generative_face_video` is the one
 syntax function for writing, parsing and tracing. A :class:`GfvMessage` holds the values
 (keypoint coordinates and matrices as floats); after parsing it holds the reconstructed
 values, and elements that a predicted message inherits (precisions, keypoint count, matrix
@@ -251,6 +251,8 @@ def _coordinates(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Opt
         ref_q = ref.q
     precision = m.gfv_coordinate_precision_factor_minus1 + 1
     axes = ("x", "y", "z") if m.gfv_coordinate_z_present_flag else ("x", "y")
+    # every coordinate codes at least a 1-bit ue(v)
+    rw.check_count("gfv_num_kps_minus1", num_kps * len(axes), 1, "coordinates")
     if rw.reading:
         given = None
     else:
@@ -329,6 +331,7 @@ def _matrices(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Option
         rw.check(p1 <= MAX_PRECISION_FACTOR_MINUS1,
                  f"gfv_matrix_element_precision_factor_minus1 = {p1} exceeds 31")
         num_types = rw.ue("gfv_num_matrix_types_minus1", len(m.gfv_matrix_sets) - 1) + 1
+        rw.check_count("gfv_num_matrix_types_minus1", num_types, 6, "matrix types")
         sets = []
         for t in range(num_types):
             sets.append(_matrix_set_syntax(rw, m, t))
@@ -349,7 +352,11 @@ def _matrices(rw, m: GfvMessage, reference: Optional[_Reconstruction]) -> Option
     precision = m.gfv_matrix_element_precision_factor_minus1 + 1
     prefix = "gfv_matrix_delta_element" if m.gfv_matrix_pred_flag else "gfv_matrix_element"
     all_q = []
+    # each element codes at least its int ue(v) and a dec of P bits (ue(v) when predicted)
+    min_bits = 2 if m.gfv_matrix_pred_flag else 1 + precision
     for t, (ms, (count, height, width)) in enumerate(zip(sets, shapes)):
+        rw.check_count(f"matrix type {t} (gfv_matrix_type_idx {ms.gfv_matrix_type_idx}: "
+                       f"{count} matrices of {height}x{width})", count * height * width, min_bits)
         given = None if rw.reading else _flatten_matrices(rw, ms, t, count, height, width, precision)
         # HM quirk: the delta's fraction is ue(v) in predicted messages (gfv_sei.md).
         ms.matrices, q = matrix_elements(rw, prefix, f"[{t}]", [(height, width)] * count, precision,

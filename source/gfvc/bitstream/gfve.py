@@ -1,6 +1,6 @@
 """Generative face video enhancement SEI message (payloadType 224).
 
-generative_face_video_enhancement( payloadSize ) as in shared/gfv_sei.md, with the same
+generative_face_video_enhancement( payloadSize ) as in doc/bitstream.md, with the same
 conventions as gfv.py: one syntax function, values as floats, integer-domain prediction,
 prediction state per gefv_id, inherited elements filled in on parsing and checked on writing.
 
@@ -153,6 +153,7 @@ def _matrices(rw, m: GfveMessage, reference: Optional[_GfveReconstruction]) -> O
                  f"gefv_matrix_element_precision_factor_minus1 = {p1} exceeds 31")
         given_shapes = [] if rw.reading else [_shape(rw, mat, j) for j, mat in enumerate(m.gefv_matrices)]
         count = rw.ue("gefv_num_matrices_minus1", len(given_shapes) - 1) + 1
+        rw.check_count("gefv_num_matrices_minus1", count, 2, "matrix sizes")
         shapes = []
         for j in range(count):
             h, w = given_shapes[j] if given_shapes else (None, None)
@@ -168,6 +169,9 @@ def _matrices(rw, m: GfveMessage, reference: Optional[_GfveReconstruction]) -> O
                  == ref.shapes, "matrix sizes of a predicted GFVE message must equal the reference's")
         shapes, ref_q = list(ref.shapes), ref.q
     precision = m.gefv_matrix_element_precision_factor_minus1 + 1
+    # each element codes at least its int ue(v) and a dec of P bits
+    rw.check_count(f"gefv matrix elements ({len(shapes)} matrices)",
+                   sum(h * w for h, w in shapes), 1 + precision)
     given = None if rw.reading else [matrix_element_to_int(v, precision, "gefv matrix element")
                                      for mat in m.gefv_matrices for row in mat for v in row]
     prefix = "gefv_matrix_delta_element" if pred else "gefv_matrix_element"

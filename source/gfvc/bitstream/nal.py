@@ -10,7 +10,7 @@ import bisect
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .errors import BitstreamError
 
@@ -100,6 +100,90 @@ def parse_nal_header(codec: str, header: bytes, offset: int = 0) -> Tuple[int, i
     if (b1 & 7) == 0:
         raise BitstreamError("nuh_temporal_id_plus1 is 0 in a NAL unit header", offset)
     return nal_unit_type, layer_id, (b1 & 7) - 1
+
+
+# -- which codec a stream is -------------------------------------------------------------
+def header_problem(codec: str, header: bytes) -> Optional[str]:
+    """Why a 2-byte header cannot be a ``codec`` header in a stream we decode (None if it can).
+
+    Besides the errors of :func:`parse_nal_header`, the bits the codec reserves are checked:
+    VVC nuh_reserved_zero_bit = 1 or nuh_layer_id 56..63, HEVC nuh_layer_id 63. Those NAL
+    units are only ignored by a decoder, but an HEVC header read as VVC (and the reverse)
+    shows exactly these values.
+    """
+    codec_nal(codec)
+    if len(header) < NAL_HEADER_SIZE:
+        return "NAL unit shorter than its 2-byte header"
+    b0, b1 = header[0], header[1]
+    if b0 & 0x80:
+        return "forbidden_zero_bit is 1"
+    if (b1 & 7) == 0:
+        return "nuh_temporal_id_plus1 is 0"
+    if codec == "vvc":
+        if b0 & 0x40:
+            return "nuh_reserved_zero_bit is 1"
+        if (b0 & 0x3F) > 55:
+            return f"nuh_layer_id {b0 & 0x3F} is reserved (VVC: 0..55)"
+    elif (((b0 & 1) << 5) | (b1 >> 3)) == 63:
+        return "nuh_layer_id 63 is reserved (HEVC: 0..62)"
+    return None
+
+
+@dataclass(frozen=True)
+class CodecFit:
+    """How a stream's NAL unit headers read as one codec (see :func:`codec_fit`)."""
+
+    codec: str
+    plausible: bool
+    reason: str            # why it is not plausible ("" when it is)
+    offset: int            # stream offset of the NAL unit the reason is about
+
+
+def _headers(data: bytes):
+    sc = data.find(START_CODE)
+    while sc >= 0:
+        yield sc + 3, data[sc + 3:sc + 5]
+        sc = data.find(START_CODE, sc + 3)
+
+
+def codec_fit(data: bytes, codec: str) -> CodecFit:
+    """Whether an Annex-B stream reads plausibly as ``codec``.
+
+    Plausible: every NAL unit header passes :func:`header_problem`, and at least one NAL unit
+    of nuh_layer_id 0 has a nal_unit_type other than 0. A VVC stream read as HEVC shows every
+    NAL unit as TRAIL_N (type 0) with the VVC type as its layer; an HEVC stream read as VVC
+    has nuh_reserved_zero_bit = 1 in its parameter sets and SEI, and its slices read as
+    TRAIL_NUT with nuh_layer_id = 2 x the HEVC type. A stream of nothing but type-0 NAL units
+    of layer 0 has identical headers in both codecs and is plausible in neither.
+    """
+    other_than_trail = False
+    first = None
+    for offset, header in _headers(data):
+        problem = header_problem(codec, header)
+        if problem:
+            return CodecFit(codec, False, f"NAL unit header at byte offset {offset}: {problem}",
+                            offset)
+        if first is None:
+            first = offset
+        nal_unit_type, layer_id, _ = parse_nal_header(codec, header, offset)
+        if layer_id == 0 and nal_unit_type != 0:
+            other_than_trail = True
+    if not other_than_trail:
+        return CodecFit(codec, False, "every NAL unit reads as type 0 (trailing picture) or has "
+                                      "nuh_layer_id > 0", first or 0)
+    return CodecFit(codec, True, "", 0)
+
+
+def check_stream_codec(data: bytes, codec: str) -> None:
+    """BitstreamError when the stream reads plausibly as the other codec but not as ``codec``
+    ("the stream looks like HEVC, not VVC")."""
+    mine = codec_fit(data, codec)
+    if mine.plausible:
+        return
+    other = CODECS[1 - CODECS.index(codec)]
+    if codec_fit(data, other).plausible:
+        raise BitstreamError(f"the stream looks like {other.upper()}, not {codec.upper()} "
+                             f"(read as {codec.upper()}, {mine.reason})", mine.offset)
 
 
 # -- emulation prevention ---------------------------------------------------------------

@@ -76,7 +76,14 @@ def int_dec_sign(rw, names: Tuple[str, str, str], precision: int, dec_ue: bool,
     int_name, dec_name, sign_name = names
     if rw.reading:
         integer = rw.ue(int_name)
-        dec = rw.ue(dec_name) if dec_ue else rw.u(dec_name, precision)
+        if dec_ue:
+            start = rw.pos
+            dec = rw.ue(dec_name)
+            if dec >> precision:
+                raise rw.error(f"{dec_name} = {dec} is not below 2^{precision} (a fraction in "
+                               f"units of 2^-{precision})", start)
+        else:
+            dec = rw.u(dec_name, precision)
         q = (integer << precision) + dec
         if q and rw.flag(sign_name):
             return -q

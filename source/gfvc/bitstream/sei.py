@@ -17,6 +17,9 @@ from .gfv import PAYLOAD_TYPE_GFV, GfvMessage, GfvPredictionState, generative_fa
 from .gfve import (PAYLOAD_TYPE_GFVE, GfveMessage, GfvePredictionState,
                    generative_face_video_enhancement)
 from .nal import NalUnit, codec_nal, make_nal_unit, split_nal_units
+from .payloads.entropy_coded_parameters import (ENTROPY_CODED_PARAMETERS_UUID,
+                                                EntropyCodedParameters,
+                                                gfvc_entropy_coded_parameters)
 from .payloads.model_identity import MODEL_IDENTITY_UUID, ModelIdentity, gfvc_model_identity
 from .payloads.picture_hash import PICTURE_HASH_UUID, PictureHash, gfvc_picture_hash
 from .payloads.reference_selection import (REFERENCE_SELECTION_UUID, ReferenceSelection,
@@ -26,6 +29,8 @@ from .syntax import SyntaxReader, SyntaxWriter, TraceEntry
 
 PAYLOAD_TYPE_USER_DATA_UNREGISTERED = 5
 UUID_BYTES = 16
+#: payload types HM lists as suffix-only (SEI::getSuffixPayloadTypes): GFV and GFVE
+SUFFIX_ONLY_PAYLOAD_TYPES = (PAYLOAD_TYPE_GFV, PAYLOAD_TYPE_GFVE)
 
 
 class SeiContext:
@@ -119,6 +124,9 @@ for _entry in (
                   PAYLOAD_TYPE_USER_DATA_UNREGISTERED, MODEL_IDENTITY_UUID),
     PayloadSyntax("gfvc_picture_hash", PictureHash, gfvc_picture_hash,
                   PAYLOAD_TYPE_USER_DATA_UNREGISTERED, PICTURE_HASH_UUID),
+    PayloadSyntax("gfvc_entropy_coded_parameters", EntropyCodedParameters,
+                  gfvc_entropy_coded_parameters, PAYLOAD_TYPE_USER_DATA_UNREGISTERED,
+                  ENTROPY_CODED_PARAMETERS_UUID),
 ):
     register_payload(_entry)
 
@@ -199,8 +207,21 @@ def build_sei_nal(payloads: Sequence[object], codec: str, position: str = "suffi
     if position not in ("prefix", "suffix"):
         raise BitstreamError(f"SEI position must be 'prefix' or 'suffix', not {position!r}")
     nal_unit_type = spec.prefix_sei if position == "prefix" else spec.suffix_sei
+    if position == "prefix":
+        for payload in payloads:
+            entry = payload_syntax(payload)
+            payload_type = payload.payload_type if entry is _RAW else entry.payload_type
+            if payload_type in SUFFIX_ONLY_PAYLOAD_TYPES:
+                raise BitstreamError(f"payloadType {payload_type} ({_suffix_only_name(payload_type)}) "
+                                     f"is a suffix SEI message (HM lists 223 and 224 as "
+                                     f"suffix-only): write it in a suffix SEI NAL unit")
     rbsp = write_sei_rbsp(payloads, context, reconstructed)
     return make_nal_unit(codec, nal_unit_type, rbsp, layer_id, temporal_id)
+
+
+def _suffix_only_name(payload_type: int) -> str:
+    return "generative_face_video" if payload_type == PAYLOAD_TYPE_GFV \
+        else "generative_face_video_enhancement"
 
 
 # -- parsing ----------------------------------------------------------------------------
@@ -215,6 +236,8 @@ class SeiMessage:
     offset: int                                # stream offset of its first payloadType byte
     extension_bits: int = 0                    # reserved_payload_extension_data length
     trace: Optional[List[TraceEntry]] = field(default=None, repr=False)
+    #: conformance remarks that do not stop parsing (e.g. a suffix-only message in a prefix SEI)
+    warnings: List[str] = field(default_factory=list)
 
 
 def _ff_read(rbsp: bytes, pos: int, what: str, locate) -> Tuple[int, int]:
@@ -285,7 +308,14 @@ def parse_sei_nal(nal: NalUnit, context: Optional[SeiContext] = None,
     """The messages of a prefix or suffix SEI NAL unit; offsets are stream offsets."""
     if not nal.is_sei:
         raise BitstreamError(f"{nal.type_name} is not an SEI NAL unit", nal.offset)
-    return parse_sei_rbsp(nal.rbsp, context, trace, nal.stream_offset)
+    messages = parse_sei_rbsp(nal.rbsp, context, trace, nal.stream_offset)
+    if nal.is_prefix_sei:
+        for msg in messages:
+            if msg.payload_type in SUFFIX_ONLY_PAYLOAD_TYPES:
+                msg.warnings.append(f"payloadType {msg.payload_type} ({msg.name}) in a prefix SEI "
+                                    f"NAL unit at byte offset {nal.offset}: HM lists it as "
+                                    f"suffix-only")
+    return messages
 
 
 def read_sei_messages(stream: bytes, codec: str, context: Optional[SeiContext] = None,

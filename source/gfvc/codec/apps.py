@@ -49,7 +49,8 @@ def reference_style_bytes(rate) -> int:
     parameter sets) plus the face-parameter payloads, without SEI framing or project payloads;
     HDAC's base layer is counted as it is in the JVET-AH0114 tools."""
     return (rate.get("key_picture_vcl", 0) + rate.get("base_layer_vcl", 0) + rate.get("parameter_sets", 0)
-            + rate.get("gfv_sei", 0) + rate.get("reference_selection", 0) + rate.get("residual", 0))
+            + rate.get("gfv_sei", 0) + rate.get("entropy_coded_parameters", 0) + rate.get("reference_selection", 0)
+            + rate.get("residual", 0))
 
 
 def _fail(prog: str, exc: BaseException) -> int:
@@ -144,7 +145,9 @@ def decode_main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--codec", choices=("hevc", "vvc"), help="base-layer codec (default: detected)")
     ap.add_argument("--base-decoder", default="pyav", choices=("pyav", "ffmpeg", "dec265"),
                     help="decoder of the base layer")
-    ap.add_argument("--batch", type=int, default=8, help="synthesis batch (must equal the encoder's)")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="synthesis batch (default: the encoder's, from the stream; another value is for "
+                         "experiments: the pictures may differ in the last bit and fail the hash check)")
     ap.add_argument("--fps", type=float, default=25.0, help="frame rate (for kbps)")
     args = ap.parse_args(argv)
     try:
@@ -159,7 +162,7 @@ def decode_main(argv: Optional[List[str]] = None) -> int:
 def _decode(args) -> int:
     from .decoder import GfvcDecoder
 
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
     if args.output:
         check_output_path(args.output, [args.bitstream], "output")

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ..baselayer.decoders import decode_stream
-from ..bitstream import BitstreamError, GfvMessage, ModelIdentity, PictureHash, ReferenceSelection, picture_md5
+from ..bitstream import EntropyCodedParameters, GfvMessage, ModelIdentity, PictureHash, ReferenceSelection, picture_md5
 from ..errors import GfvcError
 from .encoder import synthesise
 from .model_source import ModelKey, find_model
@@ -77,18 +77,17 @@ class OpenedStream:
     t_base: float
 
 
-def check_gfv_message(m, gfv: List, pic, identity: ModelIdentity) -> GfvMessage:
-    """The GFV message of SEI message ``m`` (one of its access unit's GFV messages ``gfv``), checked:
-    its gfv_id is the stream's, and a base message is the first of an IRAP picture's."""
-    msg: GfvMessage = m.payload
+def check_gfv_message(offset: int, msg: GfvMessage, gfv: List, pic, identity: ModelIdentity) -> GfvMessage:
+    """A GFV message (at byte ``offset``; one of its access unit's (offset, message) pairs ``gfv``),
+    checked: its gfv_id is the stream's, and a base message is the first of an IRAP picture's."""
     if msg.gfv_id != identity.mi_gfv_id:
-        raise DecoderError(f"GFV message with gfv_id {msg.gfv_id} at byte {m.offset}: the stream's model "
+        raise DecoderError(f"GFV message with gfv_id {msg.gfv_id} at byte {offset}: the stream's model "
                            f"identity is for gfv_id {identity.mi_gfv_id}")
     if msg.gfv_base_picture_flag:
-        if m is not gfv[0]:
-            raise DecoderError(f"base GFV message at byte {m.offset} is not the first of its access unit")
+        if msg is not gfv[0][1]:
+            raise DecoderError(f"base GFV message at byte {offset} is not the first of its access unit")
         if not pic.irap:
-            raise DecoderError(f"base GFV message at byte {m.offset} belongs to a picture that is not "
+            raise DecoderError(f"base GFV message at byte {offset} belongs to a picture that is not "
                                "an IRAP picture")
     return msg
 
@@ -104,7 +103,7 @@ class _Pending:
 
 class GfvcDecoder:
     def __init__(self, model_config=None, checkpoint=None, allow_model_mismatch: bool = False,
-                 synthesis_batch: int = 8, base_decoder: str = "pyav", device: str = "cpu", model=None,
+                 synthesis_batch: Optional[int] = None, base_decoder: str = "pyav", device: str = "cpu", model=None,
                  model_key: Optional[ModelKey] = None):
         self.model_config, self.checkpoint = model_config, checkpoint
         self.allow_model_mismatch = allow_model_mismatch
@@ -155,7 +154,9 @@ class GfvcDecoder:
         pending = _Pending()
         prepared = None
         expected_cnt = None
-        batch = self.synthesis_batch
+        # the encoder's batch, from the stream (an explicit one only for experiments: the output
+        # may then differ from the encoder's in the last bit and fail the picture hash)
+        batch = self.synthesis_batch or identity.mi_synthesis_batch_minus1 + 1
 
         def flush() -> None:
             if not pending.params:
@@ -176,14 +177,19 @@ class GfvcDecoder:
             pending.slots.clear()
 
         for pic in parsed.pictures:
-            gfv = [m for m in pic.messages if isinstance(m.payload, GfvMessage)]
+            gfv = []
+            for m in pic.messages:
+                if isinstance(m.payload, GfvMessage):
+                    gfv.append((m.offset, m.payload))
+                elif isinstance(m.payload, EntropyCodedParameters):
+                    gfv.extend((m.offset, g) for g in m.payload.pictures)
             hashes.extend(m.payload for m in pic.messages if isinstance(m.payload, PictureHash))
             if not gfv:
                 flush()
                 outputs.append(base_rgb[pic.index])    # a picture without GFV: output as decoded
                 continue
-            for m in gfv:
-                msg: GfvMessage = check_gfv_message(m, gfv, pic, identity)
+            for offset, msg in gfv:
+                check_gfv_message(offset, msg, gfv, pic, identity)
                 if msg.gfv_base_picture_flag:
                     flush()
                     keys.append(len(outputs))
@@ -196,9 +202,9 @@ class GfvcDecoder:
                     expected_cnt = 1
                     continue
                 if prepared is None:
-                    raise DecoderError(f"GFV message at byte {m.offset} comes before any base picture message")
+                    raise DecoderError(f"GFV message at byte {offset} comes before any base picture message")
                 if msg.gfv_cnt != expected_cnt:
-                    raise DecoderError(f"GFV message at byte {m.offset} has gfv_cnt {msg.gfv_cnt}, expected "
+                    raise DecoderError(f"GFV message at byte {offset} has gfv_cnt {msg.gfv_cnt}, expected "
                                        f"{expected_cnt} (a message is missing or repeated)")
                 expected_cnt += 1
                 pending.params.append(coder.from_message(msg))

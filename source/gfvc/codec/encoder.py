@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..baselayer import get_backend
-from ..bitstream import GfvMessage, PictureHash, picture_md5
+from ..bitstream import EntropyCodedParameters, GfvMessage, PictureHash, picture_md5
 from ..errors import GfvcError
 from .model_source import ModelKey, identity_of, load_model
 from .pictures import KEY_FORMATS, from_base_layer, to_base_layer, to_model, to_uint8
@@ -120,12 +120,14 @@ class GfvcEncoder:
     def _generate(self, frames: np.ndarray, k: int, end: int, key_rgb: np.ndarray,
                   drive_rgb: Optional[np.ndarray], writer: MessageWriter, allow_refresh: bool):
         """Messages and reconstructions of pictures k..end-1 (k = key picture); stops early on a
-        refresh. Returns (messages, pictures, refresh_at or None)."""
+        refresh. Returns (messages, pictures, reconstructed parameters of the generated pictures,
+        refresh_at or None)."""
         s = self.settings
         batch = s.synthesis_batch
         base_msg, prepared = self.key_message(writer, key_rgb)
         messages: List[WrittenMessage] = [base_msg]
         pictures: List[np.ndarray] = [key_rgb]
+        recon_params: List[Dict[str, torch.Tensor]] = []
         window: deque = deque(maxlen=s.refresh.window)
         t = k + 1
         while t < end:
@@ -146,11 +148,12 @@ class GfvcEncoder:
                     window.append(psnr(out[i], frames[t + i]))
                     if len(window) == window.maxlen and float(np.mean(window)) < s.refresh.threshold:
                         writer.restore(snapshots[i])
-                        return messages, pictures, t + i
+                        return messages, pictures, recon_params, t + i
                 messages.append(written[i])
                 pictures.append(out[i])
+                recon_params.append(params[i])
             t = stop
-        return messages, pictures, None
+        return messages, pictures, recon_params, None
 
     # ------------------------------------------------------------------ the sequence
     def start_messages(self):
@@ -158,7 +161,7 @@ class GfvcEncoder:
         s = self.settings
         writer = MessageWriter()
         return writer, writer.write(identity_of(self.model_key, s.gfv_id, s.output_rounding == "round",
-                                                KEY_FORMATS[s.key_format][0]))
+                                                KEY_FORMATS[s.key_format][0], s.synthesis_batch))
 
     def code_key_picture(self, frame: np.ndarray, fps: float):
         """(base-layer encoding, decoded RGB (1, H, W, 3)) of one key picture: intra at the key QP."""
@@ -212,8 +215,8 @@ class GfvcEncoder:
             timings["base_layer"] += time.perf_counter() - t0
             snapshot = writer.snapshot()
             while True:
-                msgs, pics, refresh_at = self._generate(frames, k, end, decoded[0], drive, writer,
-                                                        allow_refresh=not s.is_hdac)
+                msgs, pics, params, refresh_at = self._generate(frames, k, end, decoded[0], drive, writer,
+                                                                allow_refresh=not s.is_hdac)
                 if refresh_at is None or s.carriage != "per_picture":
                     break
                 # the segment is shorter than coded: code it again with its real length, and
@@ -229,6 +232,8 @@ class GfvcEncoder:
                 writer.restore(snapshot)
             if refresh_at is not None:
                 end = refresh_at
+            if s.parameter_payload == "entropy_coded" and len(msgs) > 1:
+                msgs = self._entropy_coded_run(writer, snapshot, msgs[0], params)
             commands.append(enc.command)
             keys.append(len(recon))
             key_base_pictures.append(base_pictures)
@@ -253,16 +258,34 @@ class GfvcEncoder:
         identity and (``picture_hash`` sequence) the hash of ``recon`` (output order) in the first AU."""
         s = self.settings
         if s.picture_hash == "sequence":
-            # in the FIRST access unit: a stream cut short then still announces how many output
-            # pictures it has, and the decoder reports the truncation
+            # at the very start of the stream, beside the model identity: a stream cut short
+            # anywhere after it still says how many output pictures it must yield
             h = writer.write(PictureHash(0, len(recon) - 1, 0, picture_md5(recon)))
-            segments[0][1][0].suffix.append([h])
-        segments[0][1][0].prefix.insert(0, [identity])
+            segments[0][1][0].prefix.insert(0, [identity, h])
+        else:
+            segments[0][1][0].prefix.insert(0, [identity])
         stream = StreamWriter(self.backend.codec)
         for base, sei in segments:
             stream.add_segment(base, sei)
         bitstream = stream.getvalue()
         return bitstream, rate_breakdown(bitstream, self.backend.codec, key_base_pictures)
+
+    def _entropy_coded_run(self, writer: MessageWriter, before_segment, base_msg: WrittenMessage,
+                           params: List[Dict[str, torch.Tensor]]) -> List[WrittenMessage]:
+        """The segment's generated pictures as one gfvc_entropy_coded_parameters payload instead of
+        one GFV message each. Same quantisation and prediction, so the same reconstruction (checked)."""
+        s = self.settings
+        writer.restore(before_segment)
+        base = writer.write(self.coder.to_message(self.coder.from_message(base_msg.reconstructed), gfv_id=s.gfv_id,
+                                                  gfv_cnt=0, base=True))
+        pictures = [self.coder.to_message(p, gfv_id=s.gfv_id, gfv_cnt=i + 1, base=False, predicted=False,
+                                          drive_picture_fusion=False) for i, p in enumerate(params)]
+        run = writer.write(EntropyCodedParameters(ecp_gfv_id=s.gfv_id, ecp_first_gfv_cnt=1, pictures=pictures))
+        for want, got in zip(params, run.reconstructed.pictures):
+            have = self.coder.from_message(got)
+            if any(not torch.equal(want[k], have[k]) for k in want):
+                raise EncoderError("the entropy-coded parameters do not reconstruct like the GFV messages")
+        return [base, run]
 
     @staticmethod
     def _add_picture_hashes(writer: MessageWriter, sei: List[PictureSei], pics: List[np.ndarray],

@@ -95,8 +95,7 @@ class GfvcSequenceCodec(SequenceCodec):
         from .decoder import GfvcDecoder
 
         s = self.base
-        return GfvcDecoder(s.model_config, s.checkpoint, synthesis_batch=s.synthesis_batch,
-                           base_decoder=base_decoder or s.base_decoder).decode(bitstream)
+        return GfvcDecoder(s.model_config, s.checkpoint, base_decoder=base_decoder or s.base_decoder).decode(bitstream)
 
     def code(self, frames: np.ndarray, fps: float, rate_point: Any, workdir: Path) -> CodingResult:
         from .apps import reference_style_bytes

@@ -142,6 +142,8 @@ def decode_multi_reference(dec: GfvcDecoder, opened: OpenedStream, t_start: floa
     if not hasattr(model, "synthesise_multi"):
         raise DecoderError(f"the stream has reference-selection messages, but {identity.mi_codec_family} is a "
                            "single-reference model")
+    # the encoder's batch, from the stream (an explicit one only for experiments)
+    batch = dec.synthesis_batch or identity.mi_synthesis_batch_minus1 + 1
     buffer: Dict[int, object] = {}
     decoded: List[np.ndarray] = []           # decoding order
     key_display: Dict[int, int] = {}         # decoding position -> display index
@@ -149,16 +151,16 @@ def decode_multi_reference(dec: GfvcDecoder, opened: OpenedStream, t_start: floa
     last_display = None
     for pic in parsed.pictures:
         hashes.extend(m.payload for m in pic.messages if isinstance(m.payload, PictureHash))
-        gfv = [m for m in pic.messages if isinstance(m.payload, GfvMessage)]
-        for m in gfv:
-            check_gfv_message(m, gfv, pic, identity)
+        gfv = [(m.offset, m.payload) for m in pic.messages if isinstance(m.payload, GfvMessage)]
+        for offset, msg in gfv:
+            check_gfv_message(offset, msg, gfv, pic, identity)
         rss = [m for m in pic.messages if isinstance(m.payload, ReferenceSelection)
                and m.payload.rs_gfv_id == identity.mi_gfv_id]
         if len(rss) != 1:
             raise DecoderError(f"access unit {pic.index} has {len(rss)} reference-selection messages for gfv_id "
                                f"{identity.mi_gfv_id}: a multi-reference stream has exactly one per access unit")
         where, rs = rss[0].offset, rss[0].payload
-        base = gfv[0] if gfv and gfv[0].payload.gfv_base_picture_flag else None
+        base = gfv[0][1] if gfv and gfv[0][1].gfv_base_picture_flag else None
         if base is None or rs.rs_insert_ref_id is None:
             raise DecoderError(f"access unit {pic.index}: a multi-reference access unit codes a key picture with a "
                                "base GFV message that its reference-selection message inserts")
@@ -171,14 +173,14 @@ def decode_multi_reference(dec: GfvcDecoder, opened: OpenedStream, t_start: floa
         key_display[len(decoded)] = display
         decoded.append(key)
         with torch.no_grad():
-            buffer[rs.rs_insert_ref_id] = model.prepare_reference(to_model(key[None]), coder.from_message(base.payload))
+            buffer[rs.rs_insert_ref_id] = model.prepare_reference(to_model(key[None]), coder.from_message(base))
         for rid in rs.rs_evict_ref_id:
             if rid not in buffer:
                 raise ReferenceBufferError(f"reference-selection message at byte {where} evicts refId {rid}, which "
                                            f"is not in the reference buffer (it holds {sorted(buffer)})")
             del buffer[rid]
-        gens = [m for m in gfv if m is not base]
-        counts = [m.payload.gfv_cnt for m in gens]
+        gens = [msg for _, msg in gfv if msg is not base]
+        counts = [m.gfv_cnt for m in gens]
         if counts != list(range(1, len(gens) + 1)):
             raise DecoderError(f"access unit {pic.index}: generated pictures' gfv_cnt {counts} do not count up from 1 "
                                "(a message is missing or repeated)")
@@ -192,10 +194,10 @@ def decode_multi_reference(dec: GfvcDecoder, opened: OpenedStream, t_start: floa
                     raise ReferenceBufferError(f"reference-selection message at byte {where}: generated picture "
                                                f"gfv_cnt {g.rs_gfv_cnt} uses refId {rid}, which is not in the "
                                                f"reference buffer (it holds {sorted(buffer)})")
-        params = [coder.from_message(m.payload) for m in gens]
+        params = [coder.from_message(m) for m in gens]
         decoded.extend(synthesise_generated(model, buffer, [g.rs_ref_id for g in rs.rs_generated_pictures],
                                             [g.rs_weight for g in rs.rs_generated_pictures], params,
-                                            dec.synthesis_batch, opened.rounding))
+                                            batch, opened.rounding))
     n = len(decoded)
     beyond = [d for d in key_display.values() if d >= n]
     if beyond:

@@ -70,7 +70,7 @@ def _load_builtin_codecs() -> None:
     # does not pull in torch or the base-layer backends.
     import importlib
 
-    for mod in ("gfvc.baselayer.anchors", "gfvc.codec.face_codecs"):
+    for mod in ("gfvc.codec.anchors", "gfvc.codec.face_codecs"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as e:

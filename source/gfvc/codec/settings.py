@@ -18,6 +18,7 @@ from .reference_buffer import MULTI_REFERENCE_FAMILIES, ReferenceSettings
 FAMILIES = ("fomm", "cfte", "fv2v", "dac", "hdac", "mrdac", "rdac", "rdac_plus")
 CARRIAGES = ("sei_only", "per_picture")
 HASH_MODES = ("sequence", "picture", "none")
+PARAMETER_PAYLOADS = ("gfv", "entropy_coded")
 REFRESH_METRICS = ("psnr",)
 
 
@@ -57,6 +58,7 @@ class GfvcSettings:
     refresh: RefreshSettings = field(default_factory=RefreshSettings)
     precision: Optional[int] = None        # parameter precision factor P (None: the family's default)
     picture_hash: str = "sequence"
+    parameter_payload: str = "gfv"           # gfv (one GFV message per picture) or entropy_coded (sei_only)
     output_rounding: str = "truncate"
     synthesis_batch: int = 8
     gfv_id: int = 0
@@ -94,6 +96,7 @@ class GfvcSettings:
         for name, value, allowed in (("key_format", self.key_format, tuple(KEY_FORMATS)),
                                      ("carriage", self.carriage, CARRIAGES),
                                      ("picture_hash", self.picture_hash, HASH_MODES),
+                                     ("parameter_payload", self.parameter_payload, PARAMETER_PAYLOADS),
                                      ("output_rounding", self.output_rounding, OUTPUT_ROUNDING),
                                      ("refresh.metric", self.refresh.metric, REFRESH_METRICS),
                                      ("backend", self.backend, ("x265", "vvenc", "hm", "vtm"))):
@@ -108,6 +111,9 @@ class GfvcSettings:
         if self.is_hdac and self.refresh.threshold:
             p.append("hdac has no adaptive refresh (its base layer is coded ahead of synthesis): "
                      "set refresh.threshold to 0 and use key_period")
+        if self.parameter_payload == "entropy_coded" and self.carriage != "sei_only":
+            p.append("parameter_payload entropy_coded codes a segment's pictures in one payload: it needs "
+                     "carriage sei_only")
         if self.key_format == "gbr444" and self.backend == "vvenc":
             p.append("key_format gbr444 needs an RGB-capable base layer (x265, hm or vtm), not vvenc")
         p += self.reference.problems(self.family)
@@ -118,6 +124,8 @@ class GfvcSettings:
                 p.append(f"{self.family} places key pictures by reference.interval: key_period must be 0")
             if self.refresh.threshold:
                 p.append(f"{self.family} has no adaptive refresh: set refresh.threshold to 0")
+            if self.parameter_payload != "gfv":
+                p.append(f"{self.family} sends one GFV message per generated picture: parameter_payload must be gfv")
         if p:
             raise CodecSettingsError(p, source)
         return self

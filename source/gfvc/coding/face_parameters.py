@@ -37,7 +37,7 @@ from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 from ..bitstream import GfvMatrixSet, GfvMessage, GfvPredictionState, SeiContext
-from ..bitstream.gfv import PAYLOAD_TYPE_GFV, generative_face_video
+from ..bitstream.gfv import generative_face_video
 from ..bitstream.syntax import SyntaxReader, SyntaxWriter
 from ..errors import GfvcError
 
@@ -145,8 +145,10 @@ class FaceParameterCoder(ABC):
 
     # -- message -> parameters --------------------------------------------------------------
     def from_message(self, msg: GfvMessage) -> Dict[str, torch.Tensor]:
-        """The reconstructed parameters (float32, leading dim 1) of a parsed (or reconstructed)
-        message, with the keys and shapes analyse() gives (FV2V: see Fv2vParameterCoder)."""
+        """The reconstructed parameters (float32, leading dim 1) of a parsed message (or of the
+        reconstruction write_sei_payload returns), with the keys and shapes analyse() gives (FV2V:
+        see Fv2vParameterCoder). Not for the writer's input message, whose negative coordinates
+        are offset for HM's quantiser (coordinate_value)."""
         if not isinstance(msg, GfvMessage):
             raise FaceParameterError(f"expected a GfvMessage, got {type(msg).__name__}")
         return self._read(msg)
@@ -183,6 +185,9 @@ class FaceParameterCoder(ABC):
                 want = "x".join("N" if s is None else str(s) for s in shape)
                 raise FaceParameterError(f"{self.family} parameter {key!r} has shape "
                                          f"{tuple(value.shape)}, expected {want} (batch 1)")
+            if value.numel() == 0:
+                raise FaceParameterError(f"{self.family} parameter {key!r} is empty "
+                                         f"(shape {tuple(value.shape)})")
             out[key] = value
         return out
 
@@ -477,3 +482,43 @@ def encode_parameters(coder: FaceParameterCoder, params: Mapping[str, torch.Tens
     payload = write_gfv_payload(msg, state_writer)
     parsed = parse_gfv_payload(payload, state_reader)
     return CodedParameters(payload, parsed, coder.from_message(parsed))
+
+
+# -- runs of pictures in one entropy-coded payload --------------------------------------------
+@dataclass
+class CodedParameterRun:
+    """Result of :func:`encode_parameter_run`."""
+
+    payload: bytes                      # user_data_unregistered payload bytes (UUID included)
+    messages: List[GfvMessage]          # per picture, as a decoder reconstructs them
+    params: List[Dict[str, torch.Tensor]]
+
+
+def _sei_context(state: State) -> SeiContext:
+    if isinstance(state, SeiContext):
+        return state
+    context = SeiContext()
+    context.gfv = _gfv_state(state)          # shared: updates reach the caller's state
+    return context
+
+
+def encode_parameter_run(coder: FaceParameterCoder, params: Sequence[Mapping[str, torch.Tensor]],
+                         state_writer: State, state_reader: State, *, gfv_id: int = 0,
+                         first_gfv_cnt: int, drive_picture_fusion: bool = False) -> CodedParameterRun:
+    """Codes the parameters of consecutive generated pictures (gfv_cnt = first_gfv_cnt + i) in one
+    ``gfvc_entropy_coded_parameters`` payload (doc/sei_payloads.md section 5) instead of one GFV
+    message each, closed loop like :func:`encode_parameters`: written with ``state_writer``, parsed
+    back with ``state_reader``; both then hold the last picture's reconstruction. Pack the payload
+    with ``sei_message_bytes(5, payload)``."""
+    from ..bitstream import EntropyCodedParameters
+    from ..bitstream.sei import PAYLOAD_TYPE_USER_DATA_UNREGISTERED, parse_sei_payload, write_sei_payload
+    if not params:
+        raise FaceParameterError("a run of coded parameters needs at least one picture")
+    messages = [coder.to_message(p, gfv_id=gfv_id, gfv_cnt=first_gfv_cnt + i, base=False,
+                                 predicted=False, drive_picture_fusion=drive_picture_fusion)
+                for i, p in enumerate(params)]
+    run = EntropyCodedParameters(ecp_gfv_id=gfv_id, ecp_first_gfv_cnt=first_gfv_cnt, pictures=messages)
+    _, payload, _, _ = write_sei_payload(run, _sei_context(state_writer))
+    _, parsed, _, _ = parse_sei_payload(PAYLOAD_TYPE_USER_DATA_UNREGISTERED, payload,
+                                        _sei_context(state_reader))
+    return CodedParameterRun(payload, parsed.pictures, [coder.from_message(m) for m in parsed.pictures])

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import DEFAULT_CONFIG, EXECUTORS
+from ..errors import GfvcError
+from .config import DEFAULT_CONFIG_REL, EXECUTORS
 from .errors import ConfigError, CtcError
 
 PROG = "gfvc-ctc"
@@ -37,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
         "resumable and parallel; writes results, BD-rate tables and plots.",
         epilog="Options override the configuration file. See doc/ctc.md.")
     p.add_argument("-c", "--config", type=Path, default=None,
-                   help=f"CTC configuration (YAML; default {DEFAULT_CONFIG.relative_to(DEFAULT_CONFIG.parents[2])})")
+                   help=f"CTC configuration (YAML; default {DEFAULT_CONFIG_REL} of the gfvc folder: $GFVC_ROOT, "
+                   "or the working folder or one above it)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--sequences", type=Path, metavar="FOLDER",
                      help="code the JVET-named sequences in FOLDER (checked against --sequence-list)")
@@ -115,6 +117,23 @@ def overrides_from_args(args: argparse.Namespace, file_codecs: list[Any]) -> dic
     return o
 
 
+#: command-line options -> the configuration keys they set (problems with them name the option)
+_CLI_KEYS = (("sequences", "sequences.folder", "--sequences"), ("builtin", "sequences.builtin", "--builtin"),
+             ("sequence_list", "sequences.list", "--sequence-list"), ("only", "sequences.include", "--only"),
+             ("frames", "sequences.frames", "--frames"), ("codecs", "codecs", "--codecs"),
+             ("rate_points", "codecs.rate_points", "--rate-points"), ("metrics", "metrics", "--metrics"),
+             ("anchors", "bdrate.anchors", "--anchors"), ("tests", "bdrate.tests", "--tests"),
+             ("output", "output", "--output"), ("executor", "executor", "--executor"), ("workers", "workers", "-j"),
+             ("ray_address", "ray_address", "--ray-address"), ("plugin", "plugins", "--plugin"))
+
+
+def cli_sources(args: argparse.Namespace) -> dict[str, str]:
+    """Configuration key -> the command-line option that set it (for messages)."""
+    given = {attr for attr, _, _ in _CLI_KEYS
+             if getattr(args, attr, None) is not None and getattr(args, attr, None) is not False}
+    return {key: opt for attr, key, opt in _CLI_KEYS if attr in given}
+
+
 def _fix_bdrate(o: dict[str, Any], raw: dict[str, Any]) -> None:
     """--codecs may drop a BD-rate anchor or test of the file: keep the pairs still in the run,
     and make no BD-rate report when no pair is left (rather than failing on the file's pairs)."""
@@ -134,28 +153,39 @@ def _fix_bdrate(o: dict[str, Any], raw: dict[str, Any]) -> None:
         o["bdrate"] = {"anchors": [], "tests": None}
 
 
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .config import load_yaml, merge_overrides, parse_config
+    from .config import default_config, load_yaml, merge_overrides, parse_config
     from .digest import FileHashCache
     from .plan import build_plan
 
     try:
-        cfg_path = args.config if args.config is not None else DEFAULT_CONFIG
+        cfg_path = args.config if args.config is not None else default_config()
         raw = load_yaml(cfg_path)
         o = overrides_from_args(args, raw.get("codecs") if isinstance(raw.get("codecs"), list) else [])
         _fix_bdrate(o, raw)
-        cfg, problems = parse_config(merge_overrides(raw, o), base=cfg_path.resolve().parent, source=cfg_path)
-        hashes = FileHashCache(cfg.output / ".input_hashes.json")
+        cfg, problems = parse_config(merge_overrides(raw, o), base=cfg_path.resolve().parent, source=cfg_path,
+                                     cli=cli_sources(args))
+        hashes = FileHashCache(cfg.output / ".input_hashes.json" if not problems else None)
         plan = build_plan(cfg, problems, hash_cache=hashes)
     except ConfigError as e:
         for problem in e.problems:
             print(f"{PROG}: error: {problem}", file=sys.stderr)
         print(f"{PROG}: {len(e.problems)} problem(s) in the configuration; nothing was run", file=sys.stderr)
         return 2
-    except CtcError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+    except GfvcError as e:  # CtcError, and a file that cannot be read (FileProblem)
+        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted while planning; nothing was run", file=sys.stderr)
+        return 130
+    for warning in hashes.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
 
     if args.plan:
         return _print_plan(plan)
@@ -168,7 +198,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: interrupted; finished cells are kept, run the same command again to go on", file=sys.stderr)
         return 130
     except CtcError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except GfvcError as e:  # FileProblem: a full disk, a folder that became unwritable
+        print(f"{PROG}: error: {_one_line(e)}; finished cells are kept, run the same command again "
+              f"to go on", file=sys.stderr)
         return 2
     for f in summary.failed:
         print(f"{PROG}: cell {f.get('sequence')}/{f.get('codec')}/{f.get('rate_point')} failed: {f.get('error')}",
@@ -189,6 +223,8 @@ def _print_plan(plan) -> int:
 
     store = RunStore(plan.config.output)
     states = cell_states(plan, store) if store.root.is_dir() else None
+    for warning in store.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     print(f"{len(plan.tasks)} cells: {len(plan.sequences)} sequences x "
           + " + ".join(f"{c.spec.label} ({len(c.rate_points)} rate points)" for c in plan.codecs))
     for i, t in enumerate(plan.tasks):

@@ -6,7 +6,7 @@ Schema (every key optional except ``codecs``; see doc/ctc.md)::
     sequences:
       builtin: true               # the built-in clips (test_sequences/builtin_manifest.yaml), or
       folder: /data/gfvc_ctc      # a folder of JVET-named files, checked against `list`
-      list: ../../test_sequences/jvet_ah0114.yaml
+      list: ../../test_sequences/jvet_ah0114.yaml   # default: that file of the gfvc folder
       include: [VOXCELEB_001]     # a subset of the sequences, by name
       frames: 32                  # frames per sequence (default: the count the list gives)
     codecs:
@@ -25,24 +25,85 @@ Schema (every key optional except ``codecs``; see doc/ctc.md)::
     plugins: []                   # Python modules imported first (driver and workers) to register codecs
 
 Relative paths in a file are relative to that file's folder; relative paths given on the
-command line are relative to the working folder.
+command line are relative to the working folder. The defaults (cfg/ctc/builtin.yaml, the
+built-in clips, test_sequences/jvet_ah0114.yaml) are found in the gfvc folder: $GFVC_ROOT, or
+the working folder or one above it (:func:`project_root`).
+
+Codec labels, the run's name and rate points become path components of the run folder
+(``decoded/<label>/<rate point>/``, ``runs/ctc/<name>``): they are checked to be letters,
+digits and ``. _ + -`` without a leading dot before anything uses them.
 """
 from __future__ import annotations
 
 import copy
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ..errors import GfvcError
+from ..files import load_yaml_file
+from .errors import ConfigError, CtcError
 
-from .errors import ConfigError
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_CONFIG = REPO_ROOT / "cfg" / "ctc" / "builtin.yaml"
-BUILTIN_MANIFEST = REPO_ROOT / "test_sequences" / "builtin_manifest.yaml"
 EXECUTORS = ("local", "ray", "serial")
+
+#: the environment variable naming the gfvc folder (the one holding cfg/ and test_sequences/)
+ROOT_ENV = "GFVC_ROOT"
+#: paths inside the gfvc folder that the defaults use
+DEFAULT_CONFIG_REL = Path("cfg") / "ctc" / "builtin.yaml"
+BUILTIN_MANIFEST_REL = Path("test_sequences") / "builtin_manifest.yaml"
+DEFAULT_LIST_REL = Path("test_sequences") / "jvet_ah0114.yaml"
+
+#: a name that becomes one path component of the run folder (codec labels, the run's name,
+#: rate points): letters, digits and . _ + -, no leading dot, at most 100 characters
+_SAFE_COMPONENT = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,99}")
+
+
+def project_root() -> Path:
+    """The gfvc folder (holding cfg/ctc/builtin.yaml and test_sequences/): $GFVC_ROOT when set,
+    else the working folder or the nearest folder above it that is one. Found from the outside,
+    never from where the package is installed, so an installed gfvc finds the user's checkout
+    (run_ctc.py sets GFVC_ROOT to its own folder). CtcError when there is none."""
+    env = os.environ.get(ROOT_ENV)
+    if env:
+        root = Path(os.path.expanduser(env))
+        if not (root / DEFAULT_CONFIG_REL).is_file():
+            raise CtcError(f"{ROOT_ENV}={env} is not a gfvc folder (it has no {DEFAULT_CONFIG_REL})")
+        return root.absolute()
+    cwd = Path.cwd()
+    for d in (cwd, *cwd.parents):
+        if (d / DEFAULT_CONFIG_REL).is_file() and (d / "test_sequences").is_dir():
+            return d
+    raise CtcError(f"cannot find the gfvc folder ({DEFAULT_CONFIG_REL} and test_sequences/) in {cwd} or above "
+                   f"it: run in the gfvc checkout, set {ROOT_ENV}=/path/to/gfvc, or give -c CONFIG")
+
+
+def default_config() -> Path:
+    return project_root() / DEFAULT_CONFIG_REL
+
+
+def builtin_manifest() -> Path:
+    return project_root() / BUILTIN_MANIFEST_REL
+
+
+def default_sequence_list() -> Path:
+    return project_root() / DEFAULT_LIST_REL
+
+
+def path_component_problem(value: Any) -> str | None:
+    """None when ``value`` (as text) can be one component of a path inside the run folder."""
+    text = str(value)
+    if _SAFE_COMPONENT.fullmatch(text):
+        return None
+    if not text:
+        return "is empty"
+    if text.startswith("."):
+        return f"{text!r} starts with a dot"
+    if len(text) > 100:
+        return "is longer than 100 characters"
+    bad = sorted({c for c in text if not _SAFE_COMPONENT.fullmatch("a" + c)})
+    return f"{text!r} holds {', '.join(repr(c) for c in bad[:5])} (allowed: letters, digits, . _ + -)"
 
 _TOP_KEYS = {"name", "sequences", "codecs", "metrics", "metric_options", "bdrate", "output",
              "keep_decoded", "executor", "workers", "ray_address", "plugins"}
@@ -90,16 +151,12 @@ class CtcConfig:
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
-    """Read a config file; a missing or malformed file is a ConfigError naming it."""
+    """Read a config file (a regular file, bounded, UTF-8, no YAML aliases: gfvc.files); a
+    missing, unreadable or malformed file is a ConfigError naming it."""
     try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise ConfigError([f"{path}: cannot read the configuration file ({e.strerror})"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        first = str(e).splitlines()[0] if str(e) else "syntax error"
-        raise ConfigError([f"{path}: not valid YAML ({first})"]) from None
+        data = load_yaml_file(path, "configuration file")
+    except GfvcError as e:
+        raise ConfigError([f"cannot read the configuration file: {e}"]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -145,21 +202,30 @@ def _str_list(value: Any, where: str, problems: list[str]) -> list[str] | None:
 
 
 def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
-                 cwd: Path | None = None) -> tuple[CtcConfig, list[str]]:
+                 cwd: Path | None = None, cli: dict[str, str] | None = None) -> tuple[CtcConfig, list[str]]:
     """Check the shape of a configuration and build a CtcConfig, with the list of problems found.
 
-    Whether codecs, sequences, metrics exist is checked later by the planner, which adds its
-    problems to these so that the user sees all of them at once."""
+    ``cli`` maps the keys the command line set (``sequences.frames``, ``workers``, ...) to the
+    option that set them (``--frames``, ``-j``): a problem with such a value names the option,
+    not the file. Whether codecs, sequences, metrics exist is checked later by the planner,
+    which adds its problems to these so that the user sees all of them at once."""
     problems: list[str] = []
     where = str(source) if source else "configuration"
     cwd = Path.cwd() if cwd is None else cwd
+    cli = cli or {}
+
+    def at(key: str) -> str:
+        """Who gave ``key``: '--frames on the command line' or '<file>: sequences.frames'."""
+        opt = cli.get(key)
+        return f"{opt} on the command line" if opt else f"{where}: {key}"
 
     for k in sorted(set(raw) - _TOP_KEYS):
         problems.append(f"{where}: unknown key {k!r} (known: {', '.join(sorted(_TOP_KEYS))})")
 
     name = raw.get("name", source.stem if source else "ctc")
-    if not isinstance(name, str) or not name or "/" in name:
-        problems.append(f"{where}: name must be a non-empty string without '/', got {name!r}")
+    if not isinstance(name, str) or path_component_problem(name):
+        why = path_component_problem(name) if isinstance(name, str) else f"{name!r} is not a string"
+        problems.append(f"{where}: name (the default run folder's name) {why}")
         name = "ctc"
 
     # sequences
@@ -179,16 +245,32 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
                         f"sequences.folder in the file; or builtin: true)")
     list_file = seq_raw.get("list")
     if not builtin and folder is not None and list_file is None:
-        list_file = REPO_ROOT / "test_sequences" / "jvet_ah0114.yaml"
+        try:
+            list_file = default_sequence_list()
+        except CtcError as e:
+            problems.append(f"no sequence list given (--sequence-list or sequences.list) and {e}")
+    for key in ("folder", "list"):
+        value = seq_raw.get(key)
+        if value is not None and (not isinstance(value, (str, os.PathLike)) or not str(value)):
+            problems.append(f"{at('sequences.' + key)} must be a path, got {value!r}")
+            if key == "folder":
+                folder = None
+            else:
+                list_file = None
     frames = seq_raw.get("frames")
     if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames <= 0):
-        problems.append(f"{where}: sequences.frames must be a positive whole number, got {frames!r}")
+        problems.append(f"{at('sequences.frames')} must be a positive whole number, got {frames!r}")
         frames = None
+    include = _str_list(seq_raw.get("include"), at("sequences.include"), problems)
+    if include is not None and not include:
+        hint = "" if "sequences.include" in cli else " (leave it out, or null, for all)"
+        problems.append(f"{at('sequences.include')} names no sequence{hint}")
+        include = None
     selection = SequenceSelection(
         builtin=builtin,
         folder=_resolve(base, folder) if folder is not None else None,
         list_file=_resolve(base, list_file) if list_file is not None else None,
-        include=_str_list(seq_raw.get("include"), f"{where}: sequences.include", problems),
+        include=include,
         frames=frames,
     )
 
@@ -196,10 +278,10 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
     codecs: list[CodecSpec] = []
     codecs_raw = raw.get("codecs")
     if not codecs_raw:
-        problems.append(f"{where}: codecs: name at least one codec")
+        problems.append(f"{at('codecs')}: name at least one codec")
         codecs_raw = []
     if not isinstance(codecs_raw, list):
-        problems.append(f"{where}: codecs must be a list of {{name, rate_points, options}} entries")
+        problems.append(f"{at('codecs')} must be a list of {{name, rate_points, options}} entries")
         codecs_raw = []
     for i, entry in enumerate(codecs_raw):
         if isinstance(entry, str):
@@ -209,28 +291,44 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
             continue
         for k in sorted(set(entry) - _CODEC_KEYS):
             problems.append(f"{where}: codecs[{i}] ({entry['name']}): unknown key {k!r}")
+        rp_at = at("codecs.rate_points") if "codecs.rate_points" in cli else f"{where}: codec {entry['name']}: rate_points"
         rps = entry.get("rate_points")
         if rps is not None and (not isinstance(rps, list) or not rps):
-            problems.append(f"{where}: codec {entry['name']}: rate_points must be a non-empty list, got {rps!r}")
+            problems.append(f"{rp_at} must be a non-empty list, got {rps!r}")
             rps = None
         elif rps is not None and len({repr(r) for r in rps}) != len(rps):
-            problems.append(f"{where}: codec {entry['name']}: rate_points repeat a value: {rps!r}")
+            problems.append(f"{rp_at} repeat a value: {rps!r}")
+        for rp in rps or []:
+            # a rate point names a folder of decoded pictures: decoded/<label>/<rate point>/
+            why = ("is not a number or a string" if isinstance(rp, bool) or not isinstance(rp, (int, float, str))
+                   else path_component_problem(rate_point_label(rp)))
+            if why:
+                problems.append(f"{rp_at}: rate point {rp!r} {why}")
+                rps = None
+                break
         options = entry.get("options") or {}
         if not isinstance(options, dict):
             problems.append(f"{where}: codec {entry['name']}: options must be a mapping")
             options = {}
         label = entry.get("label", entry["name"])
-        codecs.append(CodecSpec(name=entry["name"], label=str(label), options=dict(options),
+        # the label is a column of the tables, a sheet cell of the XLSX report and a folder
+        # (decoded/<label>/): checked here, before it is used as any of them
+        why = path_component_problem(label) if isinstance(label, str) else f"{label!r} is not a string"
+        if why:
+            what = "label" if "label" in entry else "name (the default label)"
+            problems.append(f"{at('codecs') if 'codecs' in cli else where}: codecs[{i}]: the {what} {why}")
+            continue
+        codecs.append(CodecSpec(name=entry["name"], label=label, options=dict(options),
                                 rate_points=list(rps) if rps is not None else None))
     labels = [c.label for c in codecs]
     for lab in sorted({x for x in labels if labels.count(x) > 1}):
         problems.append(f"{where}: codec {lab!r} appears twice; give the entries distinct labels")
 
-    metrics = _str_list(raw.get("metrics", []), f"{where}: metrics", problems) or []
+    metrics = _str_list(raw.get("metrics", []), at("metrics"), problems) or []
     for m in sorted({x for x in metrics if metrics.count(x) > 1}):
-        problems.append(f"{where}: metric {m!r} is listed twice")
+        problems.append(f"{at('metrics')}: metric {m!r} is listed twice")
     if not metrics:
-        problems.append(f"{where}: metrics: name at least one metric")
+        problems.append(f"{at('metrics')}: name at least one metric")
     metric_options = raw.get("metric_options") or {}
     if not isinstance(metric_options, dict) or not all(isinstance(v, dict) for v in metric_options.values()):
         problems.append(f"{where}: metric_options must map a metric name to a mapping of options")
@@ -242,12 +340,12 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
         bd = {}
     for k in sorted(set(bd) - _BDRATE_KEYS):
         problems.append(f"{where}: unknown key bdrate.{k} (known: anchors, tests)")
-    anchors = _str_list(bd.get("anchors"), f"{where}: bdrate.anchors", problems) or []
-    tests = _str_list(bd.get("tests"), f"{where}: bdrate.tests", problems)
+    anchors = _str_list(bd.get("anchors"), at("bdrate.anchors"), problems) or []
+    tests = _str_list(bd.get("tests"), at("bdrate.tests"), problems)
     for what, names in (("anchors", anchors), ("tests", tests or [])):
         for n in names:
             if codecs and n not in labels:
-                problems.append(f"{where}: bdrate.{what} names {n!r}, which is not a codec of this run "
+                problems.append(f"{at('bdrate.' + what)} names {n!r}, which is not a codec of this run "
                                 f"({', '.join(labels)})")
 
     if codecs and (anchors or tests):
@@ -259,25 +357,28 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
                             f"{', '.join(anchors)} (the run's codecs: {', '.join(labels)})")
 
     output = raw.get("output")
+    if output is not None and not isinstance(output, (str, os.PathLike)):
+        problems.append(f"{at('output')} must be a path, got {output!r}")
+        output = None
     output_path = _resolve(base, output) if output else (cwd / "runs" / "ctc" / name)
 
     executor = raw.get("executor", "local")
     if executor not in EXECUTORS:
-        problems.append(f"{where}: executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+        problems.append(f"{at('executor')} must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     workers = raw.get("workers")
     if workers is None:
         workers = os.cpu_count() or 1
     elif isinstance(workers, bool) or not isinstance(workers, int) or workers <= 0:
-        problems.append(f"{where}: workers must be a positive whole number, got {workers!r}")
+        problems.append(f"{at('workers')} must be a positive whole number, got {workers!r}")
         workers = 1
     keep_decoded = raw.get("keep_decoded", False)
     if not isinstance(keep_decoded, bool):
-        problems.append(f"{where}: keep_decoded must be true or false, got {keep_decoded!r}")
+        problems.append(f"{at('keep_decoded')} must be true or false, got {keep_decoded!r}")
     ray_address = raw.get("ray_address")
     if ray_address is not None and not isinstance(ray_address, str):
-        problems.append(f"{where}: ray_address must be a string ('auto' or host:port)")
+        problems.append(f"{at('ray_address')} must be a string ('auto' or host:port)")
 
-    plugins = _str_list(raw.get("plugins"), f"{where}: plugins", problems) or []
+    plugins = _str_list(raw.get("plugins"), at("plugins"), problems) or []
     return CtcConfig(name=name, sequences=selection, codecs=codecs, metrics=metrics,
                      metric_options={k: dict(v) for k, v in metric_options.items()},
                      bdrate_anchors=anchors, bdrate_tests=tests, output=output_path,
@@ -285,9 +386,14 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
                      ray_address=ray_address, plugins=plugins, source=source, raw=raw), problems
 
 
+def rate_point_label(rp: Any) -> str:
+    """A rate point as the name of its folder of decoded pictures."""
+    return str(rp).replace("/", "_").replace(" ", "")
+
+
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None,
                 cwd: Path | None = None) -> tuple[CtcConfig, list[str]]:
     """Read a YAML file (default cfg/ctc/builtin.yaml), apply overrides; -> (config, problems)."""
-    path = Path(path) if path is not None else DEFAULT_CONFIG
+    path = Path(path) if path is not None else default_config()
     raw = merge_overrides(load_yaml(path), overrides or {})
     return parse_config(raw, base=path.resolve().parent, source=path, cwd=cwd)

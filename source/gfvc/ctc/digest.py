@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from ..files import MAX_CONFIG_BYTES, read_input_bytes
 from ..files import atomic_write_bytes, canonical_json, sha256_file  # noqa: F401 - re-exported
 
 
@@ -22,11 +23,36 @@ def digest_of(value: Any) -> str:
     return hashlib.sha256(canonical_json(value)).hexdigest()
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def _stat_key(st: os.stat_result) -> dict[str, int]:
+    """What a cached hash is keyed on: the file's identity (device, inode) and every time stamp
+    the kernel keeps. Rewriting the content changes the ctime even when the size stays and the
+    mtime is put back with os.utime (no call lets a user set the ctime), and replacing the file
+    by another one changes the inode."""
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns,
+            "ino": st.st_ino, "dev": st.st_dev}
+
+
+def _valid_entry(e: Any) -> bool:
+    if not isinstance(e, dict):
+        return False
+    sha = e.get("sha256")
+    if not (isinstance(sha, str) and len(sha) == 64 and set(sha) <= _HEX):
+        return False
+    return all(isinstance(e.get(k), int) and not isinstance(e.get(k), bool)
+               for k in ("size", "mtime_ns", "ctime_ns", "ino", "dev"))
+
+
 class FileHashCache:
-    """SHA-256 of input files, cached by (absolute path, size, mtime) in a JSON file.
+    """SHA-256 of input files, cached in a JSON file by absolute path and the file's stat
+    (size, mtime, ctime, inode, device; see :func:`_stat_key`).
 
     A full CTC reads 30 files of up to 49 MB; rehashing them on every resume is wasted time.
-    A file whose size or modification time changed is hashed again.
+    A file whose content may have changed (any of those values differs) is hashed again. An
+    entry that does not hold up (no SHA-256, wrong types: a damaged or hand-edited cache) is
+    dropped with a warning in ``warnings`` and the file hashed again.
     """
 
     def __init__(self, cache_file: Path | None):
@@ -34,25 +60,36 @@ class FileHashCache:
         self._lock = threading.Lock()
         self._entries: dict[str, dict[str, Any]] = {}
         self._dirty = False
+        self.warnings: list[str] = []
         if cache_file is not None and cache_file.is_file():
             try:
-                data = json.loads(cache_file.read_text())
-                if isinstance(data, dict):
-                    self._entries = {k: v for k, v in data.items() if isinstance(v, dict)}
-            except (OSError, ValueError):
-                self._entries = {}  # a damaged cache only costs rehashing
+                data = json.loads(read_input_bytes(cache_file, "input hash cache", MAX_CONFIG_BYTES))
+            except (OSError, ValueError, RecursionError):
+                data = None
+            if not isinstance(data, dict):
+                self.warnings.append(f"{cache_file}: damaged input hash cache; hashing the inputs again")
+                data = {}
+            bad = [k for k, v in data.items() if not _valid_entry(v)]
+            if bad:
+                self.warnings.append(f"{cache_file}: {len(bad)} damaged entr{'y' if len(bad) == 1 else 'ies'} "
+                                     f"(e.g. {bad[0][:80]!r}); hashing those files again")
+                self._dirty = True
+            self._entries = {k: v for k, v in data.items() if k not in bad}
 
     def sha256(self, path: Path) -> str:
         path = Path(path).resolve()
-        st = path.stat()
         key = str(path)
+        st = path.stat()
+        stamp = _stat_key(st)
         with self._lock:
             e = self._entries.get(key)
-            if e and e.get("size") == st.st_size and e.get("mtime_ns") == st.st_mtime_ns:
+            if e and all(e.get(k) == v for k, v in stamp.items()):
                 return e["sha256"]
         value = sha256_file(path)
+        if _stat_key(path.stat()) != stamp:  # changed while it was read: do not cache a torn hash
+            return value
         with self._lock:
-            self._entries[key] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": value}
+            self._entries[key] = dict(stamp, sha256=value)
             self._dirty = True
         return value
 
@@ -62,7 +99,7 @@ class FileHashCache:
         with self._lock:
             data = json.dumps(self._entries, sort_keys=True, indent=1).encode()
             self._dirty = False
-        atomic_write_bytes(self.cache_file, data)
+        atomic_write_bytes(self.cache_file, data, what="input hash cache")
 
 
 def metric_digest(name: str, options: dict[str, Any], weights_info: dict[str, Any], version: str) -> str:

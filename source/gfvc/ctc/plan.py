@@ -1,8 +1,10 @@
 """From a configuration to the list of cells, checking everything before any work starts.
 
 Every problem found (unknown codec or metric, bad codec options, invalid rate point, missing or
-short sequence, unwritable output folder, missing Ray) is collected; :func:`build_plan` raises
-one ConfigError carrying all of them. Only a configuration without problems reaches the
+short sequence, unwritable output folder or a file where the run needs a folder, missing Ray)
+is collected; :func:`build_plan` raises one ConfigError carrying all of them. Then each codec
+codes two pictures once (a trial coding: options a codec checks only when it codes, such as an
+encoder preset, fail here and not in every cell). Only a configuration without problems reaches the
 (possibly long) hashing of input files and the cells.
 """
 from __future__ import annotations
@@ -15,10 +17,15 @@ from typing import Any
 
 from .. import __version__
 from .cell import CellTask, MetricTask
-from .config import CodecSpec, CtcConfig
+from ..errors import GfvcError
+from .config import CodecSpec, CtcConfig, rate_point_label
 from .digest import FileHashCache, digest_of, metric_digest
 from .errors import ConfigError
 from .sequences import SequenceSpec, resolve_sequences
+
+
+#: pictures of the trial coding that checks each codec's options before the cells run
+PREFLIGHT_FRAMES = 2
 
 
 @dataclass
@@ -27,6 +34,7 @@ class CodecColumn:
     settings: dict[str, Any]
     settings_digest: str
     rate_points: list[Any]
+    codec: Any = field(default=None, repr=False, compare=False)  # the instance planning built
 
 
 @dataclass
@@ -38,6 +46,48 @@ class Plan:
     unavailable: dict[str, str]  # metric name -> reason it cannot run here
     metric_info: dict[str, dict[str, Any]]  # name -> higher_is_better, colour_space, weights
     tasks: list[CellTask] = field(default_factory=list)  # table order: sequence, codec, rate point
+
+
+#: the folders of a run folder (gfvc.ctc.store) and the files at fixed places in it
+RUN_SUBDIRS = ("cells", "failures", "logs", "results", "report", "decoded")
+RUN_FILES = ("run.yaml", "timing.json", ".lock", ".input_hashes.json", "results/results.csv",
+             "results/provenance.json", "results/cells.csv", "report/metrics.md")
+
+
+def _check_run_paths(cfg: CtcConfig, columns: list[CodecColumn]) -> list[str]:
+    """Problems with the paths a run writes inside an existing run folder: a folder that is a
+    file (or a file that is a folder) would make the run fail after computing every cell."""
+    import stat
+
+    problems = []
+
+    def kind(p: Path) -> int | None:
+        try:
+            return os.stat(p).st_mode
+        except (FileNotFoundError, NotADirectoryError):  # below a file: that file is the problem named
+            return None
+        except OSError as e:
+            problems.append(f"output folder {cfg.output}: {p}: {e.strerror or e}")
+            return None
+
+    dirs = [cfg.output / d for d in RUN_SUBDIRS]
+    if cfg.keep_decoded:
+        for col in columns:
+            dirs.append(cfg.output / "decoded" / col.spec.label)
+            dirs += [cfg.output / "decoded" / col.spec.label / rate_point_label(rp) for rp in col.rate_points]
+    for d in dirs:
+        mode = kind(d)
+        if mode is None:
+            continue
+        if not stat.S_ISDIR(mode):
+            problems.append(f"output folder {cfg.output}: {d} is not a folder (the run writes into it)")
+        elif not os.access(d, os.W_OK | os.X_OK):
+            problems.append(f"output folder {cfg.output}: {d} is not writable")
+    for f in RUN_FILES:
+        mode = kind(cfg.output / f)
+        if mode is not None and stat.S_ISDIR(mode):
+            problems.append(f"output folder {cfg.output}: {cfg.output / f} is a folder (the run writes this file)")
+    return problems
 
 
 def _check_output(path: Path) -> str | None:
@@ -57,11 +107,29 @@ def _check_output(path: Path) -> str | None:
         os.rmdir(tempfile.mkdtemp(prefix=".gfvc-write-check-", dir=p))
     except OSError as e:
         return f"output folder {path}: cannot create anything in {p} ({e.strerror or e})"
-    if path.exists():
-        for sub in ("cells", "failures", "logs", "results"):
-            q = path / sub
-            if q.exists() and not os.access(q, os.W_OK | os.X_OK):
-                return f"output folder {path}: {q} is not writable"
+    return None
+
+
+def _preflight(spec: CodecSpec, codec, rate_point: Any, seq: SequenceSpec) -> str | None:
+    """Code the first pictures of the run's first sequence once, in this process, before any
+    cell runs: an option that the codec only checks when it codes (an encoder preset it does
+    not know, a missing model file) is then one problem now instead of a failure of every
+    cell. None when it codes; else the problem."""
+    from ..io import read_sequence
+
+    n = min(PREFLIGHT_FRAMES, seq.frames)
+    try:
+        frames = read_sequence(seq.path, num_frames=n)
+        with tempfile.TemporaryDirectory(prefix="gfvc-ctc-preflight-") as wd:
+            result = codec.code(frames, seq.fps, rate_point, Path(wd))
+    except Exception as e:  # noqa: BLE001 - whatever fails here would fail every cell
+        text = str(e).strip().splitlines()
+        detail = text[0] if text else ""
+        detail = detail if len(detail) <= 300 else detail[:300] + " ..."
+        return (f"codec {spec.label} (options {spec.options!r}) cannot code {n} pictures of {seq.name} at rate "
+                f"point {rate_point!r}: {type(e).__name__}: {detail}")
+    if not result.bitstream:
+        return f"codec {spec.label}: a trial coding of {n} pictures of {seq.name} gave an empty bitstream"
     return None
 
 
@@ -75,7 +143,7 @@ def _codec_columns(cfg: CtcConfig, problems: list[str]) -> list[CodecColumn]:
         except KeyError as e:
             problems.append(f"codec {spec.label}: {e.args[0] if e.args else e}")
             continue
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, GfvcError) as e:
             problems.append(f"codec {spec.label}: bad options {spec.options!r}: {e}")
             continue
         rate_points = spec.rate_points if spec.rate_points is not None else list(codec.default_rate_points)
@@ -95,7 +163,7 @@ def _codec_columns(cfg: CtcConfig, problems: list[str]) -> list[CodecColumn]:
             problems.append(f"codec {spec.label}: cannot read its settings: {e}")
             continue
         if not bad:
-            columns.append(CodecColumn(spec, settings, sdigest, list(rate_points)))
+            columns.append(CodecColumn(spec, settings, sdigest, list(rate_points), codec=codec))
     return columns
 
 
@@ -127,8 +195,11 @@ def _metrics(cfg: CtcConfig, problems: list[str]):
 
 
 def build_plan(cfg: CtcConfig, problems: list[str] | None = None, hash_cache: FileHashCache | None = None,
-               executor: str | None = None) -> Plan:
-    """Check the configuration against the registries and the disk, then list the cells."""
+               executor: str | None = None, preflight: bool = True) -> Plan:
+    """Check the configuration against the registries and the disk, then list the cells.
+
+    With ``preflight`` (the default) each codec also codes the first pictures of the first
+    sequence once (:func:`_preflight`), once everything else is found in order."""
     problems = list(problems or [])
     from .cell import import_plugins
 
@@ -144,6 +215,8 @@ def build_plan(cfg: CtcConfig, problems: list[str] | None = None, hash_cache: Fi
     out_problem = _check_output(cfg.output)
     if out_problem:
         problems.append(out_problem)
+    elif cfg.output.is_dir():
+        problems += _check_run_paths(cfg, columns)
     if (executor or cfg.executor) == "ray":
         try:
             import ray  # noqa: F401
@@ -151,6 +224,11 @@ def build_plan(cfg: CtcConfig, problems: list[str] | None = None, hash_cache: Fi
             problems.append(f"executor ray: the ray package cannot be imported ({e})")
     if problems:
         raise ConfigError(problems)
+    if preflight and sequences:
+        problems += [p for col in columns if col.rate_points and
+                     (p := _preflight(col.spec, col.codec, col.rate_points[0], sequences[0]))]
+        if problems:
+            raise ConfigError(problems)
 
     plan = Plan(config=cfg, sequences=sequences, codecs=columns, metrics=metrics, unavailable=unavailable,
                 metric_info=info)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .. import __version__
+from ..errors import FileProblem, GfvcError
 from .cell import CellTask
 from .digest import FileHashCache
 from .executors import make_executor
@@ -91,6 +92,8 @@ def run_plan(plan: Plan, executor: str | None = None, workers: int | None = None
             hash_cache.save()  # the input hashes of this plan, kept for the next start
         atomic_write_bytes(store.root / "run.yaml", _config_snapshot(plan))
         states = cell_states(plan, store)
+        for warning in store.warnings:
+            print(f"gfvc-ctc: warning: {warning}", file=stream, flush=True)
         pending = [s for s in states if s.status != DONE]
         by_digest = {s.task.digest: s for s in states}
         times = StageTimes()
@@ -128,7 +131,12 @@ def run_plan(plan: Plan, executor: str | None = None, workers: int | None = None
                                         "rate_point": s.task.rate_point, "error": "not computed"}
                           for s in states if s.status != DONE]
         t0 = time.perf_counter()
-        summary.written = write_run_tables(plan, records, store.root, report=report and not summary.failed)
+        try:
+            summary.written = write_run_tables(plan, records, store.root, report=report and not summary.failed)
+        except OSError as e:  # a writer outside gfvc.files (the XLSX or plot library) on a full disk
+            if isinstance(e, GfvcError):
+                raise
+            raise FileProblem(f"cannot write the tables in {store.root}: {e.strerror or e}") from None
         times.add("tables", time.perf_counter() - t0)
         summary.wall_s = time.perf_counter() - t_start
         summary.times = times

@@ -15,7 +15,10 @@ from ..io import SequenceError, parse_jvet_name
 from ..io.seqcheck import check_entry
 from ..evaluation.results import dataset_class_of
 from ..io.seqlist import load_sequence_list
-from .config import BUILTIN_MANIFEST, SequenceSelection
+from ..errors import GfvcError
+from ..files import check_input_file
+from .config import SequenceSelection, builtin_manifest
+from .errors import CtcError
 
 
 @dataclass(frozen=True)
@@ -34,16 +37,27 @@ class SequenceSpec:
 def resolve_sequences(sel: SequenceSelection) -> tuple[list[SequenceSpec], list[str]]:
     """The run's sequences, in list order -> (sequences, problems)."""
     if sel.builtin:
-        list_file, folder = BUILTIN_MANIFEST, BUILTIN_MANIFEST.parent / "builtin"
+        try:
+            list_file = builtin_manifest()
+        except CtcError as e:
+            return [], [f"built-in sequences: {e}"]
+        folder = list_file.parent / "builtin"
         if not list_file.is_file():
             return [], [f"built-in sequences missing: {list_file} does not exist (run bash tools/setup.sh)"]
     else:
         list_file, folder = sel.list_file, sel.folder
         problems = []
-        if folder is None or not folder.is_dir():
+        if folder is None or not folder.exists():
             problems.append(f"sequence folder {folder} does not exist")
-        if list_file is None or not list_file.is_file():
-            problems.append(f"sequence list {list_file} does not exist")
+        elif not folder.is_dir():
+            problems.append(f"sequence folder {folder} is not a folder")
+        if list_file is None:
+            problems.append("no sequence list given")
+        else:
+            try:
+                check_input_file(list_file, "sequence list")
+            except GfvcError as e:
+                problems.append(str(e))
         if problems:
             return [], problems
     try:
@@ -65,6 +79,9 @@ def resolve_sequences(sel: SequenceSelection) -> tuple[list[SequenceSpec], list[
             problems.append(f"sequence {entry.name}: {want} frames asked for, the file holds {entry.frames}")
             continue
         dataset_class = dataset_class_of(entry.name, entry.dataset_class or entry.name.split("_")[0])
+        if not str(dataset_class).isprintable():  # a table column and an XLSX cell
+            problems.append(f"sequence {entry.name}: dataset class {str(dataset_class)!r} holds control characters")
+            continue
         specs.append(SequenceSpec(name=entry.name, path=folder / entry.file, dataset_class=str(dataset_class),
                                   frames=want, fps=jn.fps, width=jn.width, height=jn.height))
     if not specs and not problems:

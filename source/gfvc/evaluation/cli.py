@@ -10,12 +10,12 @@ rd_<metric>.png, rd_<metric>_per_sequence.png and inputs.json (the inputs' prove
 """
 from __future__ import annotations
 
-from ..errors import GfvcError
 import argparse
 import json
 import sys
 from pathlib import Path
 
+from ..errors import GfvcError
 from ..io.sequence import atomic_write_bytes
 from ..metrics.base import MetricError, available_metrics
 from .report import write_report

@@ -8,15 +8,17 @@ so the same table always gives the same bytes.
 """
 from __future__ import annotations
 
-from ..errors import GfvcError
 import csv
 import io
 import json
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import FileProblem, GfvcError
+from ..files import MAX_CONFIG_BYTES, read_input_text
 from ..io.sequence import atomic_write_bytes
 
 RESULT_COLUMNS = ("sequence", "dataset_class", "codec", "rate_point", "frames", "fps", "bytes", "kbps")
@@ -27,12 +29,48 @@ FPS_FORMAT = "{:.6g}"
 METRIC_FORMAT = "{:.6f}"
 _METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
+#: the text columns of a row; each holds a name (printed in tables, sheets and plots)
+NAME_COLUMNS = ("sequence", "dataset_class", "codec", "rate_point")
+MAX_NAME_CHARS = 200
+#: a results.csv is read whole; this bounds it (about 300,000 rows)
+MAX_RESULTS_BYTES = 64 << 20
+#: provenance records are small trees; deeper nesting is refused before anything walks it
+MAX_PROVENANCE_DEPTH = 64
+
 CLASS_BY_PREFIX = {"VOXCELEB_": "VoxCeleb", "CFVQA_": "CFVQA"}
 ALL_CLASSES = "All"
 
 
 class ResultFormatError(GfvcError, ValueError):
     """A result store that does not follow the format; the message names the file and row."""
+
+
+def name_problem(text: str) -> str | None:
+    """Why ``text`` cannot be a codec, sequence, rate-point or class name (None when it can): names
+    are 1 to MAX_NAME_CHARS characters without control or format characters (NUL, newline, tab,
+    bidirectional overrides), which no table, spreadsheet or terminal shows faithfully."""
+    if not text:
+        return "is empty"
+    if len(text) > MAX_NAME_CHARS:
+        return f"is {len(text)} characters long (at most {MAX_NAME_CHARS})"
+    for ch in text:
+        if unicodedata.category(ch).startswith("C"):
+            return f"holds the control or format character U+{ord(ch):04X}"
+    return None
+
+
+def json_depth_problem(value, limit: int = MAX_PROVENANCE_DEPTH) -> str | None:
+    """None when ``value`` (parsed JSON) nests at most ``limit`` containers deep (walked without
+    recursion), else a short reason."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list, tuple)):
+            if depth > limit:
+                return f"nests more than {limit} levels deep"
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def dataset_class_of(sequence: str, fallback: str | None = None) -> str:
@@ -129,6 +167,11 @@ def results_csv_bytes(table: ResultTable) -> bytes:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(list(RESULT_COLUMNS) + table.metrics)
     keys = set()
+    for r in table.rows:
+        for column in NAME_COLUMNS:
+            problem = name_problem(getattr(r, column))
+            if problem:
+                raise ResultFormatError(f"{column} {getattr(r, column)!r} {problem}")
     for r in table.sorted_rows():
         key = (r.codec, r.sequence, r.rate_point)
         if key in keys:
@@ -165,6 +208,9 @@ def write_results(path, table: ResultTable, provenance: dict) -> tuple[Path, Pat
     csv_path, prov_path = _store_paths(path)
     if "software" not in provenance:
         provenance = {**make_provenance(), **provenance}
+    problem = json_depth_problem(provenance)
+    if problem:
+        raise ResultFormatError(f"{prov_path}: the provenance record {problem}")
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     data = results_csv_bytes(table)
     prov = json.dumps(provenance, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
@@ -183,34 +229,61 @@ def _parse_cell(path: Path, line: int, column: str, text: str, kind):
     return value
 
 
+def _csv_problem(error: csv.Error) -> str:
+    text = str(error)
+    if "field larger than field limit" in text:
+        return f"a cell is longer than {csv.field_size_limit()} characters"
+    return f"not valid CSV ({text})"
+
+
+def _csv_rows(reader, csv_path: Path):
+    """The rows of ``reader``; a CSV syntax problem becomes a ResultFormatError naming the row."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise ResultFormatError(f"{csv_path}: row {reader.line_num}: {_csv_problem(e)}") from None
+        yield cells
+
+
 def load_results(path) -> tuple[ResultTable, dict]:
     """Read and validate a result store (folder, its results.csv, or its provenance.json)."""
     csv_path, prov_path = _store_paths(path)
-    if not csv_path.is_file():
+    if not csv_path.exists():
         raise ResultFormatError(f"{csv_path}: no such result table")
     try:
-        text = csv_path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ResultFormatError(f"{csv_path}: cannot read: {e}") from None
+        text = read_input_text(csv_path, "result table", MAX_RESULTS_BYTES)
+    except FileProblem as e:
+        raise ResultFormatError(str(e)) from None
     reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
+    try:
+        header = next(reader, None)
+    except csv.Error as e:
+        raise ResultFormatError(f"{csv_path}: row 1: {_csv_problem(e)}") from None
     if header is None or tuple(header[:len(RESULT_COLUMNS)]) != RESULT_COLUMNS:
+        shown = ",".join(header or [])
+        shown = shown if len(shown) <= 200 else shown[:200] + "..."
         raise ResultFormatError(f"{csv_path}: row 1: header must start with {','.join(RESULT_COLUMNS)}, "
-                                f"got {','.join(header or [])}")
+                                f"got {shown!r}")
     metrics = header[len(RESULT_COLUMNS):]
     for m in metrics:
         if not _METRIC_NAME.match(m) or m in RESULT_COLUMNS or metrics.count(m) > 1:
             raise ResultFormatError(f"{csv_path}: row 1: bad or repeated metric column {m!r}")
     rows, keys = [], set()
-    for line, cells in enumerate(reader, start=2):
+    for line, cells in enumerate(_csv_rows(reader, csv_path), start=2):
         if not cells:
             continue
         if len(cells) != len(header):
             raise ResultFormatError(f"{csv_path}: row {line}: {len(cells)} cells, header has {len(header)}")
         d = dict(zip(header, cells))
-        for column in ("sequence", "codec", "rate_point"):
-            if not d[column]:
-                raise ResultFormatError(f"{csv_path}: row {line}: column {column!r} is empty")
+        for column in NAME_COLUMNS:
+            if column == "dataset_class" and not d[column]:
+                continue  # derived from the sequence name
+            problem = name_problem(d[column])
+            if problem:
+                raise ResultFormatError(f"{csv_path}: row {line}: column {column!r} {problem}")
         frames = _parse_cell(csv_path, line, "frames", d["frames"], int)
         nbytes = _parse_cell(csv_path, line, "bytes", d["bytes"], int)
         fps = _parse_cell(csv_path, line, "fps", d["fps"], float)
@@ -237,12 +310,20 @@ def load_results(path) -> tuple[ResultTable, dict]:
         rows.append(ResultRow(d["sequence"], cls, d["codec"], d["rate_point"], frames, fps, nbytes, kbps, values))
     if not rows:
         raise ResultFormatError(f"{csv_path}: no RD points")
-    if not prov_path.is_file():
+    if not prov_path.exists():
         raise ResultFormatError(f"{prov_path}: missing provenance record next to {csv_path.name}")
     try:
-        provenance = json.loads(prov_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        provenance = json.loads(read_input_text(prov_path, "provenance record", MAX_CONFIG_BYTES))
+    except FileProblem as e:
+        raise ResultFormatError(str(e)) from None
+    except json.JSONDecodeError as e:
         raise ResultFormatError(f"{prov_path}: not valid JSON: {e}") from None
+    except RecursionError:
+        raise ResultFormatError(f"{prov_path}: the provenance record nests more than "
+                                f"{MAX_PROVENANCE_DEPTH} levels deep") from None
+    problem = json_depth_problem(provenance)
+    if problem:
+        raise ResultFormatError(f"{prov_path}: the provenance record {problem}")
     if not isinstance(provenance, dict):
         raise ResultFormatError(f"{prov_path}: provenance must be a JSON object")
     software = provenance.get("software")

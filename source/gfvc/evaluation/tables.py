@@ -7,11 +7,11 @@ over a subset would not be comparable with other contributions.
 """
 from __future__ import annotations
 
-from ..errors import GfvcError
 import csv
 import io
 from dataclasses import dataclass
 
+from ..errors import GfvcError
 from .bdrate import BDResult, bd_for_metric
 from .results import ALL_CLASSES, CLASS_BY_PREFIX, ResultTable
 

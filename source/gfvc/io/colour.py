@@ -117,13 +117,3 @@ def yuv420_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, matrix: str = DEF
     up_u = np.repeat(np.repeat(np.asarray(u, np.float64), 2, axis=-2), 2, axis=-1)
     up_v = np.repeat(np.repeat(np.asarray(v, np.float64), 2, axis=-2), 2, axis=-1)
     return _to_u8(_ycbcr_to_rgb_float(y.astype(np.float64), up_u, up_v, m))
-
-
-def rgb_to_yuv444(rgb: np.ndarray, matrix: str = DEFAULT_MATRIX) -> np.ndarray:
-    """uint8 RGB (..., 3) -> uint8 YCbCr 4:4:4 (..., 3), no subsampling."""
-    return _to_u8(_rgb_to_ycbcr_float(np.asarray(rgb, np.float64), get_matrix(matrix)))
-
-
-def yuv444_to_rgb(ycbcr: np.ndarray, matrix: str = DEFAULT_MATRIX) -> np.ndarray:
-    f = np.asarray(ycbcr, np.float64)
-    return _to_u8(_ycbcr_to_rgb_float(f[..., 0], f[..., 1], f[..., 2], get_matrix(matrix)))

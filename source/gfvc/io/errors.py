@@ -1,7 +1,7 @@
 """Errors raised by gfvc.io. Every message names the file it is about."""
 from __future__ import annotations
 
-from ..errors import GfvcError
+from ..errors import FileProblem, GfvcError
 
 
 class SequenceError(GfvcError, ValueError):
@@ -14,3 +14,12 @@ class SourceError(SequenceError):
 
 class BuildError(SequenceError):
     """A built-in sequence could not be built as its manifest says (bytes, frames, boxes)."""
+
+
+class DataRootError(SequenceError):
+    """The gfvc data folder (test_sequences/, cfg/, anchors/) cannot be found."""
+
+
+class SequenceFileError(SequenceError, FileProblem):
+    """A sequence path that is missing or is not a regular file (a directory, FIFO or device is named
+    as such). Both a SequenceError and an OSError, so either kind of handler reports it."""

@@ -16,14 +16,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .builtin import md5_file
-from .errors import SequenceError
+from .errors import SequenceError, SequenceFileError
+from .root import data_path
 from .seqlist import SequenceEntry, load_sequence_list
 from .sequence import count_frames, parse_jvet_name
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-CTC_LIST = REPO_ROOT / "test_sequences" / "jvet_ah0114.yaml"
-BUILTIN_LIST = REPO_ROOT / "test_sequences" / "builtin_manifest.yaml"
-BUILTIN_FOLDER = REPO_ROOT / "test_sequences" / "builtin"
+CTC_LIST_NAME = "jvet_ah0114.yaml"
+
+
+def ctc_list() -> Path:
+    """The JVET-AH0114 CTC sequence list of the gfvc data folder (gfvc.io.root)."""
+    return data_path("test_sequences", CTC_LIST_NAME)
+
+
+def builtin_list() -> Path:
+    return data_path("test_sequences", "builtin_manifest.yaml")
+
+
+def builtin_folder() -> Path:
+    return data_path("test_sequences", "builtin")
 
 
 @dataclass(frozen=True)
@@ -63,13 +74,15 @@ def _look_alikes(folder: Path, entry: SequenceEntry) -> list[str]:
 
 def check_entry(folder: Path, entry: SequenceEntry, md5: bool = False) -> Problem | None:
     path = folder / entry.file
-    if not path.is_file():
+    if not os.path.lexists(path):
         alike = _look_alikes(folder, entry)
         hint = f"; found {'; '.join(alike)}" if alike else ""
         return Problem(entry.name, "missing", path, f"no file {entry.file} in {folder}{hint}")
     seq = entry.jvet
     try:
         frames = count_frames(path, seq.width, seq.height, seq.chroma_format)
+    except SequenceFileError as e:  # a directory, FIFO or device under the name, a dangling link
+        return Problem(entry.name, "unreadable", path, str(e))
     except SequenceError as e:
         return Problem(entry.name, "truncated", path, str(e))
     except OSError as e:
@@ -84,17 +97,18 @@ def check_entry(folder: Path, entry: SequenceEntry, md5: bool = False) -> Proble
     return None
 
 
-def check_folder(folder: str | os.PathLike, list_yaml: str | os.PathLike = CTC_LIST,
+def check_folder(folder: str | os.PathLike, list_yaml: str | os.PathLike | None = None,
                  roles: tuple[str, ...] = ("test",), md5: bool = False,
                  names: list[str] | None = None) -> list[Problem]:
     """Check ``folder`` against the sequence list; returns the problems (empty: all good).
 
-    Raises SequenceError when the list cannot be read or the folder does not exist.
+    ``list_yaml`` defaults to the CTC list. Raises SequenceError when the list cannot be read or
+    the folder does not exist.
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise SequenceError(f"{folder}: no such folder")
-    entries = load_sequence_list(list_yaml).select(roles, names)
+        raise SequenceError(f"{folder}: {'not a folder' if folder.exists() else 'no such folder'}")
+    entries = load_sequence_list(list_yaml if list_yaml is not None else ctc_list()).select(roles, names)
     return [p for p in (check_entry(folder, e, md5) for e in entries) if p is not None]
 
 
@@ -105,7 +119,7 @@ def _parse_args(argv):
                     "CTC set): present, whole frames, frame counts, optionally MD5.")
     ap.add_argument("folder", nargs="?", type=Path,
                     help="folder holding the sequence files (with --builtin: default test_sequences/builtin)")
-    ap.add_argument("--list", type=Path, dest="list_yaml", help=f"sequence list YAML (default {CTC_LIST.name})")
+    ap.add_argument("--list", type=Path, dest="list_yaml", help=f"sequence list YAML (default test_sequences/{CTC_LIST_NAME})")
     ap.add_argument("--builtin", action="store_true", help="check against the built-in clip manifest")
     ap.add_argument("--training", action="store_true", help="also check entries with role: training")
     ap.add_argument("--md5", action="store_true", help="also compare MD5 sums where the list gives them")
@@ -113,12 +127,8 @@ def _parse_args(argv):
     args = ap.parse_args(argv)
     if args.builtin and args.list_yaml:
         ap.error("give either --builtin or --list, not both")
-    if args.list_yaml is None:
-        args.list_yaml = BUILTIN_LIST if args.builtin else CTC_LIST
-    if args.folder is None:
-        if not args.builtin:
-            ap.error("name the folder that holds the sequences")
-        args.folder = BUILTIN_FOLDER
+    if args.folder is None and not args.builtin:
+        ap.error("name the folder that holds the sequences")
     return args
 
 
@@ -126,6 +136,10 @@ def main(argv=None) -> int:
     args = _parse_args(argv)
     roles = ("test", "training") if args.training else ("test",)
     try:
+        if args.list_yaml is None:
+            args.list_yaml = builtin_list() if args.builtin else ctc_list()
+        if args.folder is None:
+            args.folder = builtin_folder()
         problems = check_folder(args.folder, args.list_yaml, roles, args.md5, args.sequence)
         total = len(load_sequence_list(args.list_yaml).select(roles, args.sequence))
     except SequenceError as e:

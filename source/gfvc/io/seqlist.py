@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ..errors import GfvcError
+from ..files import load_yaml_file  # regular file, bounded, UTF-8, no YAML aliases
 from .errors import SequenceError
 from .sequence import SequenceName, parse_jvet_name
 
@@ -91,13 +91,9 @@ def load_sequence_list(path: str | os.PathLike) -> SequenceList:
     """Read and validate a sequence list; any problem is a SequenceError naming the file."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise SequenceError(f"{path}: cannot read sequence list ({e.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        raise SequenceError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        data = load_yaml_file(path, "sequence list")
+    except GfvcError as e:
+        raise SequenceError(f"cannot read the sequence list: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("sequences"), list) or not data["sequences"]:
         raise SequenceError(f"{path}: expected a top-level 'sequences:' list")
     entries = [_entry(path, i, raw) for i, raw in enumerate(data["sequences"])]

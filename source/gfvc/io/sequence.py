@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import FileProblem
 from ..files import atomic_write_bytes  # noqa: F401 - re-exported by gfvc.io
-from .errors import SequenceError
+from ..files import check_input_file
+from .errors import SequenceError, SequenceFileError
 
 # {NAME}_{W}x{H}_{FPS}_{BITS}bit_{444|420}.{rgb|yuv}; NAME may itself contain underscores.
 _JVET_NAME = re.compile(
@@ -74,9 +76,25 @@ def frame_size_bytes(width: int, height: int, chroma_format: str = "444", bit_de
     raise ValueError(f"unsupported chroma format {chroma_format!r}")
 
 
+def _check_picture_size(path, width: int, height: int) -> None:
+    for what, value in (("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise SequenceError(f"{path}: {what} must be a positive integer, got {value!r}")
+
+
+def sequence_file_size(path: str | os.PathLike) -> int:
+    """Size in bytes of a sequence file that must be a regular file: a missing path, a directory,
+    a FIFO or a device is a SequenceFileError that says which (never "empty" or "4096 bytes")."""
+    try:
+        return os.stat(check_input_file(path, "sequence file")).st_size
+    except FileProblem as e:
+        raise SequenceFileError(str(e)) from None
+
+
 def count_frames(path: str | os.PathLike, width: int, height: int, chroma_format: str) -> int:
     """Number of whole frames in a raw file; a partial trailing frame is an error."""
-    size = os.path.getsize(path)
+    _check_picture_size(path, width, height)
+    size = sequence_file_size(path)
     fb = frame_size_bytes(width, height, chroma_format)
     if size == 0:
         raise SequenceError(f"{path}: file is empty")
@@ -89,7 +107,9 @@ def count_frames(path: str | os.PathLike, width: int, height: int, chroma_format
 
 
 def _check_request(path, available: int, start: int, num_frames: int | None) -> int:
-    if start < 0 or start >= available:
+    if start < 0:
+        raise SequenceError(f"{path}: start frame {start} is negative")
+    if start >= available:
         raise SequenceError(f"{path}: start frame {start} is outside the file's {available} frames")
     if num_frames is None:
         return available - start
@@ -102,15 +122,25 @@ def _check_request(path, available: int, start: int, num_frames: int | None) -> 
     return num_frames
 
 
+def _read_frames(path, offset: int, length: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(length)
+    except OSError as e:
+        raise SequenceFileError(f"{path}: cannot read ({e.strerror or e})") from None
+    if len(data) != length:
+        raise SequenceError(f"{path}: the file shrank while it was read ({len(data)} of {length} bytes)")
+    return data
+
+
 def read_rgb(path: str | os.PathLike, width: int, height: int, num_frames: int | None = None,
              start: int = 0) -> np.ndarray:
     """Read planar RGB 4:4:4 frames -> (N, H, W, 3) uint8."""
     available = count_frames(path, width, height, "444")
     n = _check_request(path, available, start, num_frames)
     fb = frame_size_bytes(width, height, "444")
-    with open(path, "rb") as f:
-        f.seek(start * fb)
-        data = f.read(n * fb)
+    data = _read_frames(path, start * fb, n * fb)
     planes = np.frombuffer(data, np.uint8).reshape(n, 3, height, width)
     return np.ascontiguousarray(planes.transpose(0, 2, 3, 1))
 
@@ -170,9 +200,7 @@ def read_yuv420(path: str | os.PathLike, width: int, height: int, num_frames: in
     available = count_frames(path, width, height, "420")
     n = _check_request(path, available, start, num_frames)
     fb = frame_size_bytes(width, height, "420")
-    with open(path, "rb") as f:
-        f.seek(start * fb)
-        data = f.read(n * fb)
+    data = _read_frames(path, start * fb, n * fb)
     return Yuv420.frombuffer(data, width, height)
 
 

@@ -20,6 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import sha256_file
 from .errors import SourceError
 from .sequence import atomic_write_bytes
 
@@ -51,14 +52,6 @@ class SourceSpec:
     @property
     def label(self) -> str:
         return f"{self.package} {self.version} ({self.client})"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _run(cmd: list[str], cwd: Path, what: str, env: dict | None = None) -> None:
@@ -197,9 +190,3 @@ def fetch_source(spec: SourceSpec, cache: str | os.PathLike, log=print) -> Path:
                               f"manifest's {spec.sha256}")
         atomic_write_bytes(target, data)
     return target
-
-
-def remove_cached(spec: SourceSpec, cache: Path) -> None:
-    folder = cache / spec.key
-    if folder.is_dir():
-        shutil.rmtree(folder)

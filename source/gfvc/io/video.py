@@ -8,7 +8,9 @@ from fractions import Fraction
 
 import numpy as np
 
-from .errors import SequenceError
+from ..errors import FileProblem
+from ..files import check_input_file
+from .errors import SequenceError, SequenceFileError
 
 
 @dataclass
@@ -37,8 +39,10 @@ def _first_video_stream(path: str | os.PathLike):
     """
     import av
 
-    if not os.path.exists(path):
-        raise SequenceError(f"{path}: no such file")
+    try:
+        check_input_file(path, "video file")  # a FIFO would block the demuxer; a folder is no video
+    except FileProblem as e:
+        raise SequenceFileError(str(e)) from None
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:

@@ -6,12 +6,13 @@ as JVET reports sequence PSNR). Deep metrics run batched on torch tensors, on CU
 """
 from __future__ import annotations
 
-from ..errors import GfvcError
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
+
+from ..errors import GfvcError
 
 COLOUR_SPACES = ("rgb", "yuv420", "y")
 

@@ -24,6 +24,15 @@ def psnr_from_mse(mse: np.ndarray, peak: float = PEAK_8BIT, max_db: float = 100.
     return np.minimum(db, max_db)
 
 
+def checked_matrix(matrix: str) -> str:
+    """``matrix`` when gfvc.io.colour knows it; MetricError otherwise (PSNR and VMAF options)."""
+    try:
+        get_matrix(matrix)
+    except ValueError as e:
+        raise MetricError(str(e)) from None
+    return matrix
+
+
 def mse_per_picture(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Mean squared error over every axis but the first (the picture index)."""
     d = a.astype(np.float64) - b.astype(np.float64)
@@ -34,11 +43,7 @@ class _PsnrBase(Metric):
     higher_is_better = True
 
     def __init__(self, matrix: str = DEFAULT_MATRIX, max_db: float = 100.0):
-        try:
-            get_matrix(matrix)
-        except ValueError as e:
-            raise MetricError(str(e)) from None
-        self.matrix = matrix
+        self.matrix = checked_matrix(matrix)
         self.max_db = float(max_db)
 
     # Pictures are converted in chunks: the float64 colour conversion of a whole 250-picture

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.colour import DEFAULT_MATRIX, get_matrix, rgb_to_yuv420
+from ..io.colour import DEFAULT_MATRIX, rgb_to_yuv420
 from .base import Metric, MetricError, MetricUnavailable, batches, register_metric
+from .psnr import checked_matrix
 from .weights import sha256_file
 
 VMAF_MODEL = "vmaf_v0.6.1"
@@ -57,11 +58,7 @@ class Vmaf(Metric):
     colour_space = "yuv420"
 
     def __init__(self, matrix: str = DEFAULT_MATRIX, threads: int = 2, ffmpeg: str | None = None):
-        try:
-            get_matrix(matrix)
-        except ValueError as e:
-            raise MetricError(str(e)) from None
-        self.matrix = matrix
+        self.matrix = checked_matrix(matrix)
         self.threads = int(threads)
         self.ffmpeg = Path(ffmpeg) if ffmpeg else ffmpeg_executable()
 

@@ -8,13 +8,15 @@ torchvision state_dict file once (e.g. ``GFVC_VGG16_WEIGHTS=/data/vgg16-397923af
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..errors import FileProblem
+from ..files import check_input_file
+from ..files import sha256_file as _sha256_of_file
 from .base import MetricUnavailable
 
 
@@ -38,8 +40,10 @@ class WeightSource:
                 return packaged, None
             return None, (f"no {self.expected} file: set {self.env_var} or the option {self.option}")
         path = Path(given).expanduser()
-        if not path.is_file():
-            return None, f"{self.expected} file {path} (from {where}) does not exist"
+        try:
+            check_input_file(path, f"{self.expected} file")
+        except FileProblem as e:  # missing, or a folder, FIFO or device: never opened
+            return None, f"{e} (from {where})"
         return path.resolve(), None
 
 
@@ -58,18 +62,16 @@ def package_data(package: str, *parts: str) -> Callable[[], Path | None]:
     return find
 
 
-_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+# Weight files are hashed once per process and content: the key changes whenever the file is
+# replaced (device, inode) or written to (size, mtime, and ctime, which no user call can set back).
+_SHA_CACHE: dict[tuple, str] = {}
 
 
 def sha256_file(path: Path) -> str:
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
+    st = Path(path).stat()
+    key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _SHA_CACHE[key] = h.hexdigest()
+        _SHA_CACHE[key] = _sha256_of_file(path)
     return _SHA_CACHE[key]
 
 

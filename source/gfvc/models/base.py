@@ -26,14 +26,14 @@ Decoder path (computes the reference picture's target-independent part once per 
 """
 from __future__ import annotations
 
-from ..errors import GfvcError
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
+from ..errors import GfvcError
 from .checkpoint import load_checkpoint
 
 
@@ -179,7 +179,8 @@ class FaceModel(nn.Module):
             raise ValueError(f"prepare_reference takes one reference picture, got a batch of {reference.shape[0]}")
         params = dict(reference_params)
         with torch.no_grad():
-            cache = self._prepare(reference, params)
+            cache = self._prepare(reference.contiguous(memory_format=torch.channels_last) if self.channels_last
+                                  else reference, params)
         return PreparedReference(family=self.family, picture=reference, params=params, cache=cache, owner=id(self))
 
     def synthesise_prepared(self, prepared: PreparedReference, target_params: Mapping[str, torch.Tensor], *,
@@ -188,12 +189,28 @@ class FaceModel(nn.Module):
         ``side_info`` tensors (HDAC ``base_layer``, RDAC ``residual``) have the leading dimension B.
         ``synthesis_batch``: see :func:`run_in_batches` (None: all B at once)."""
         self.check_prepared(prepared)
-        self.check_side_info(side_info)
+        self.check_side_info(side_info, prepared.picture.shape[2:])
         check_synthesis_batch(synthesis_batch)
         with torch.no_grad():
             return run_in_batches(lambda params, **side: self._synthesise_batch(prepared, params, **side),
                                   target_params, side_info, self.forced_synthesis_batch or synthesis_batch)
 
+    def set_channels_last(self, enabled: bool = True) -> "FaceModel":
+        """Store the 4-D weights and buffers channels-last (NHWC) and feed prepared references that
+        way, or back to the default layout. Faster convolutions on CPU (doc/benchmarks.md "Decoder
+        synthesis speed"), deterministic, but the pictures' bits differ from the default layout's
+        (within 1e-5): an encoder and its decoder must make the same choice. Affects every call of
+        the model (analysis included)."""
+        layout = torch.channels_last if enabled else torch.contiguous_format
+        with torch.no_grad():
+            for tensor in list(self.parameters()) + list(self.buffers()):
+                if tensor.dim() == 4:
+                    tensor.data = tensor.data.contiguous(memory_format=layout)
+        self.channels_last = bool(enabled)
+        return self
+
+    #: set by :meth:`set_channels_last`
+    channels_last: bool = False
     #: a family whose targets must be synthesised one at a time sets this to 1 (CFTE)
     forced_synthesis_batch: int | None = None
     #: names of the side information ``synthesise_prepared`` accepts
@@ -206,14 +223,16 @@ class FaceModel(nn.Module):
             raise ValueError(f"this prepared reference was made by another model ({prepared.family}), "
                              f"not by this {self.family} model")
 
-    def check_side_info(self, side_info: Mapping[str, Any]) -> None:
+    def check_side_info(self, side_info: Mapping[str, Any], picture_size: Sequence[int]) -> None:
+        """Known names only; each given value a (B, 3, H, W) picture of the reference's size."""
         unknown = sorted(set(side_info) - set(self.side_info_names))
         if unknown:
             allowed = ", ".join(self.side_info_names) or "none"
             raise TypeError(f"{self.family.upper()} side information is {allowed}; got {unknown}")
         for name, value in side_info.items():
-            if value is not None:
-                self.check_frames(value, name)
+            if value is not None and tuple(self.check_frames(value, name).shape[2:]) != tuple(picture_size):
+                raise ValueError(f"{name} is {value.shape[3]}x{value.shape[2]}, the reference picture "
+                                 f"{picture_size[1]}x{picture_size[0]}")
 
     def _prepare(self, reference: torch.Tensor, reference_params: dict) -> dict:
         raise NotImplementedError

@@ -94,6 +94,9 @@ def farneback_sparse_motion(feature_prev: torch.Tensor, feature_next: torch.Tens
     if feature_prev.shape[1] != 1:
         raise ValueError("Farneback optical flow needs single-channel compact features (num_kp=1), "
                          f"got {feature_prev.shape[1]} channels")
+    if feature_prev.device.type == "meta":  # shapes only (gfvc-complexity): a flow of the right shape
+        b, _, h, w = feature_prev.shape
+        return torch.empty(b, h, w, 2, dtype=torch.float32, device="meta")
     prev_u8 = features_to_uint8(feature_prev)
     next_u8 = features_to_uint8(feature_next)
     flows = [cv2.calcOpticalFlowFarneback(prev_u8[i, 0], next_u8[i, 0], None, **FARNEBACK_PARAMS)

@@ -8,7 +8,6 @@ ran with.
 """
 from __future__ import annotations
 
-from ..errors import GfvcError
 import hashlib
 import io
 import lzma
@@ -20,6 +19,9 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from ..errors import FileProblem, GfvcError
+from ..files import read_input_bytes
+
 XZ_MAGIC = b"\xfd7zXZ\x00"
 MAX_LISTED_PROBLEMS = 3
 
@@ -28,12 +30,8 @@ class CheckpointError(GfvcError):
     """A checkpoint that cannot be read or does not fit the model; the message names the file and key."""
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+#: larger than any GFVC checkpoint (the official FV2V file is about 0.5 GB)
+MAX_CHECKPOINT_BYTES = 8 << 30
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict, str]:
@@ -42,10 +40,10 @@ def read_checkpoint(path: str | Path) -> tuple[dict, str]:
     Returns (top-level dict, SHA-256 of the file bytes). Only tensors and plain containers are
     unpickled (``weights_only=True``): a checkpoint is data, never code."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    try:   # a regular file of bounded size: a FIFO or /dev/zero never hangs or fills memory
+        raw = read_input_bytes(path, "checkpoint", MAX_CHECKPOINT_BYTES)
+    except FileProblem as exc:
+        raise CheckpointError(f"cannot read {exc}") from None
     sha256 = hashlib.sha256(raw).hexdigest()
     if raw.startswith(XZ_MAGIC):
         try:

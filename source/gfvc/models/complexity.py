@@ -8,13 +8,13 @@ random weights (complexity does not depend on them) and run once on W x H pictur
   reported on its own line).
 MACs are counted by torch.utils.flop_counter.FlopCounterMode (convolutions, transposed convolutions and
 matrix products; FLOPs / 2). Element-wise work, normalisation, softmax, grid sampling and interpolation
-are not counted. With --speed it measures CPU inference speed (frames/s) of analysis and synthesis
+are not counted. Counting runs on PyTorch's ``meta`` device: only shapes are computed, so no picture,
+feature map or weight is allocated and any picture size costs the same few seconds. With --speed it measures CPU inference speed (frames/s) of analysis and synthesis
 instead, for the batch sizes given by --batch (default 1 and 8).
 Exit status: 0 when every family was measured, 1 otherwise, 2 on bad arguments.
 """
 from __future__ import annotations
 
-from ..errors import GfvcError
 import argparse
 import json
 import sys
@@ -24,6 +24,8 @@ from typing import Callable, Mapping, Sequence
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..errors import FileProblem, GfvcError
+from ..files import load_yaml_file
 from .base import FaceModel, ModelConfigError
 from .official import OFFICIAL_FAMILIES, official_model_params
 from .registry import UnknownFamilyError, build_model, read_model_params
@@ -77,7 +79,7 @@ def parameter_count(module: torch.nn.Module) -> int:
 
 
 def synthetic_pictures(count: int, height: int, width: int) -> list[torch.Tensor]:
-    """Deterministic smooth pictures in [0, 1] (the counts do not depend on content)."""
+    """Deterministic smooth pictures in [0, 1] (for --speed; the counts do not depend on content)."""
     gen = torch.Generator().manual_seed(2024)
     y = torch.linspace(0, 1, height).view(1, height, 1)
     x = torch.linspace(0, 1, width).view(1, 1, width)
@@ -90,28 +92,21 @@ def synthetic_pictures(count: int, height: int, width: int) -> list[torch.Tensor
 
 def measure_family(family: str, model_params: Mapping, width: int = 256, height: int = 256,
                    references: Sequence[int] = DEFAULT_MRDAC_REFERENCES) -> list[ComplexityRow]:
-    """Count on PyTorch's ``meta`` device first (shapes only: instant, no memory); families whose
-    forward pass needs real values (e.g. a step through NumPy) are counted on the CPU instead. The
-    counts are the same: they depend on shapes only."""
+    """Count on PyTorch's ``meta`` device: the model, the pictures and every intermediate tensor
+    have shapes but no storage, so nothing is computed or allocated whatever the picture size.
+    Steps that need real values (CFTE's OpenCV optical flow) return tensors of the right shape on
+    that device; they hold no multiply-accumulates that the counter would see anyway."""
+    meta = torch.device("meta")
     try:
-        return _measure_family_on(family, model_params, width, height, references, torch.device("meta"))
-    except ComplexityError:
-        raise
-    except Exception:  # noqa: BLE001 - any meta-device limitation: fall back to real computation
-        return _measure_family_on(family, model_params, width, height, references, torch.device("cpu"))
-
-
-def _measure_family_on(family: str, model_params: Mapping, width: int, height: int, references: Sequence[int],
-                       device: torch.device) -> list[ComplexityRow]:
-    try:
-        with device:
+        with meta:
             model = build_model(family, model_params)
+        model = model.to(meta)  # parameters made with legacy constructors land on the CPU: move them
     except (UnknownFamilyError, ModelConfigError) as exc:
         raise ComplexityError(f"{family}: {exc}") from None
     model.eval()
     analysis_params = sum(parameter_count(getattr(model, n)) for n in model.network_names if n != "generator")
     synthesis_params = parameter_count(model.generator)
-    frames = [f.to(device) for f in synthetic_pictures(5, height, width)]
+    frames = [torch.empty(1, 3, height, width, device=meta) for _ in range(5)]
     reference, target = frames[0], frames[1]
 
     def row(label: str, analysis_macs: int, synthesis_macs: int) -> ComplexityRow:
@@ -126,7 +121,7 @@ def _measure_family_on(family: str, model_params: Mapping, width: int, height: i
             rows = []
             for r in references:
                 refs, ref_params = frames[1:1 + r], params[1:1 + r]
-                indices = torch.tensor([[10 * (i + 1) for i in range(r)] + [5]], device=device)
+                indices = torch.tensor([[10 * (i + 1) for i in range(r)] + [5]], device=meta)
                 macs = count_macs(lambda: model.synthesise(refs, ref_params, params[0], ref_indices=indices))
                 rows.append(row(f"MRDAC ({r} ref{'s' if r > 1 else ''})", analysis_macs, macs))
             return rows
@@ -136,10 +131,9 @@ def _measure_family_on(family: str, model_params: Mapping, width: int, height: i
         if family == "rdac":
             rows.extend(_residual_coder_rows(model, target, width, height))
         return rows
-    except (RuntimeError, ValueError, TypeError, NotImplementedError) as exc:
-        if device.type == "meta":
-            raise
-        raise ComplexityError(f"{family}: forward pass failed ({exc})") from None
+    except (RuntimeError, ValueError, TypeError, NotImplementedError, IndexError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ComplexityError(f"{family}: cannot be counted at {width}x{height} ({first})") from None
 
 
 def _residual_coder_rows(model: FaceModel, picture: torch.Tensor, width: int, height: int) -> list[ComplexityRow]:
@@ -250,9 +244,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"got {item!r}", file=sys.stderr)
             return 2
         try:
-            configs[family] = read_model_params(path)
-        except ModelConfigError as exc:
+            data = load_yaml_file(path, "model config")
+        except FileProblem as exc:
             print(f"gfvc-complexity: error: {exc}", file=sys.stderr)
+            return 2
+        try:
+            configs[family] = read_model_params(data)
+        except ModelConfigError as exc:
+            print(f"gfvc-complexity: error: --config {item}: {exc}", file=sys.stderr)
             return 2
     if args.width < 16 or args.height < 16 or min(args.references) < 1 or min(args.batch) < 1 \
             or args.repeats < 1:

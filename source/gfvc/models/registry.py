@@ -1,18 +1,17 @@
 """Registry of model families, and construction/loading from the reference configuration files.
 
 A family module registers its FaceModel subclass with ``@register_family("dac")``. Codec names map to
-families (``rdac_plus`` is RDAC's network with another coding mode). The YAML may be a full reference
+families (each codec has its own family today). The YAML may be a full reference
 config (with a ``model_params`` section) or the ``model_params`` section itself.
 """
 from __future__ import annotations
 
-from ..errors import GfvcError
 import importlib
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
-
+from ..errors import FileProblem, GfvcError
+from ..files import load_yaml_file
 from .base import FaceModel, ModelConfigError
 
 #: every family and the module that defines it (imported on first use)
@@ -24,6 +23,7 @@ FAMILY_MODULES = {
     "hdac": "gfvc.models.hdac",
     "rdac": "gfvc.models.rdac",
     "mrdac": "gfvc.models.mrdac",
+    "rdac_plus": "gfvc.models.rdac_plus",
 }
 
 #: codec name -> model family
@@ -34,7 +34,7 @@ CODEC_FAMILIES = {
     "dac": "dac",
     "hdac": "hdac",
     "rdac": "rdac",
-    "rdac_plus": "rdac",
+    "rdac_plus": "rdac_plus",
     "mrdac": "mrdac",
 }
 
@@ -102,13 +102,9 @@ def read_model_params(config: str | Path | Mapping[str, Any]) -> dict:
     else:
         source = str(config)
         try:
-            with open(config, encoding="utf-8") as f:
-                data = yaml.safe_load(f)
-        except OSError as exc:
-            raise ModelConfigError(f"cannot read model config {source}: {exc.strerror or exc}") from None
-        except yaml.YAMLError as exc:
-            raise ModelConfigError(f"model config {source} is not valid YAML ({str(exc).splitlines()[0]})") \
-                from None
+            data = load_yaml_file(config, "model config")   # regular, bounded, UTF-8, no aliases
+        except FileProblem as exc:
+            raise ModelConfigError(f"cannot read {exc}") from None
     if not isinstance(data, Mapping):
         raise ModelConfigError(f"model config {source} is not a mapping")
     params = data.get("model_params", data)

@@ -2,6 +2,7 @@
 
 Each is carried in user_data_unregistered (payloadType 5) under its own fixed UUID.
 """
+from .entropy_coded_parameters import ENTROPY_CODED_PARAMETERS_UUID, EntropyCodedParameters
 from .model_identity import MODEL_IDENTITY_UUID, ModelIdentity, config_digest, sha256_prefix_of_file
 from .picture_hash import (PICTURE_HASH_UUID, SAMPLE_FORMAT_RGB444_8BIT, SAMPLE_FORMAT_YUV420_8BIT,
                            PictureHash, picture_md5)
@@ -15,5 +16,5 @@ __all__ = [
     "PICTURE_HASH_UUID", "SAMPLE_FORMAT_RGB444_8BIT", "SAMPLE_FORMAT_YUV420_8BIT", "PictureHash",
     "picture_md5", "REFERENCE_SELECTION_UUID", "GeneratedPictureReferences", "ReferenceSelection",
     "RESIDUAL_MODE_SKIP", "RESIDUAL_MODE_SPATIAL", "RESIDUAL_MODE_TEMPORAL", "RESIDUAL_UUID",
-    "Residual", "ResidualLatent",
+    "Residual", "ResidualLatent", "ENTROPY_CODED_PARAMETERS_UUID", "EntropyCodedParameters",
 ]

@@ -52,11 +52,13 @@ def gfvc_reference_selection(rw, m: ReferenceSelection, context=None) -> Referen
         m.rs_insert_ref_id = rw.ue("rs_insert_ref_id", m.rs_insert_ref_id)
         m.rs_insert_display_delta = rw.ue("rs_insert_display_delta", m.rs_insert_display_delta)
     evictions = rw.ue("rs_num_evictions", len(m.rs_evict_ref_id))
+    rw.check_count("rs_num_evictions", evictions, 1, "evictions")
     evict = []
     for i in range(evictions):
         evict.append(rw.ue(f"rs_evict_ref_id[{i}]", None if rw.reading else m.rs_evict_ref_id[i]))
     m.rs_evict_ref_id = evict
     count = rw.ue("rs_num_generated_pictures", len(m.rs_generated_pictures))
+    rw.check_count("rs_num_generated_pictures", count, 3, "generated pictures")
     pictures = []
     for g in range(count):
         gp = GeneratedPictureReferences() if rw.reading else m.rs_generated_pictures[g]
@@ -67,6 +69,7 @@ def gfvc_reference_selection(rw, m: ReferenceSelection, context=None) -> Referen
         denom = gp.rs_weight_log2_denom = rw.ue(f"rs_weight_log2_denom[{g}]",
                                                 gp.rs_weight_log2_denom)
         rw.check(denom <= MAX_WEIGHT_LOG2_DENOM, f"rs_weight_log2_denom[{g}] = {denom} exceeds 30")
+        rw.check_count(f"rs_num_refs_minus1[{g}]", num_refs, 2, "references")
         ref_ids, weights = [], []
         for i in range(num_refs):
             ref_ids.append(rw.ue(f"rs_ref_id[{g}][{i}]", None if rw.reading else gp.rs_ref_id[i]))

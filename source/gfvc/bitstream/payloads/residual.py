@@ -44,6 +44,7 @@ def gfvc_residual(rw, m: Residual, context=None) -> Residual:
         m.res_rate_level = rw.ue("res_rate_level", m.res_rate_level)
         rw.check(rw.reading or len(m.res_latents) > 0, "a coded residual needs at least one latent")
         count = rw.ue("res_num_latents_minus1", len(m.res_latents) - 1) + 1
+        rw.check_count("res_num_latents_minus1", count, 3, "latents")
         latents, sizes = [], []
         for i in range(count):
             given = None if rw.reading else m.res_latents[i]

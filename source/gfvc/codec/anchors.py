@@ -23,11 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from ..codec.registry import CodingResult, SequenceCodec, register_codec
+from ..baselayer import DEFAULT_BACKEND, get_backend, picture_md5_list
+from ..baselayer.interface import check_qp
 from ..io import DEFAULT_MATRIX, MATRICES, Yuv420, rgb_to_yuv420, yuv420_to_rgb
-from . import DEFAULT_BACKEND, get_backend
-from .interface import check_qp
-from .md5 import picture_md5_list
+from .registry import CodingResult, SequenceCodec, register_codec
 
 
 class ConventionalAnchor(SequenceCodec):
