@@ -44,14 +44,21 @@ def codec_yaml(tmp: Path, fixtures_root: Path, **reference) -> Path:
 
 
 @pytest.fixture(scope="module")
-def clip32(tmp_path_factory, builtin_dir) -> Path:
-    """The first 32 pictures of a built-in clip at 64x64 (JVET-named), for the tiny model."""
-    from gfvc.io import read_rgb, write_rgb
+def frames32(builtin_dir) -> np.ndarray:
+    """The first 32 pictures of a built-in clip at 64x64, for the tiny model."""
+    from gfvc.io import read_rgb
     from gfvc.io.resample import resize_frames
 
-    frames = read_rgb(builtin_dir / CLIP, 256, 256, FRAMES)
+    return resize_frames(read_rgb(builtin_dir / CLIP, 256, 256, FRAMES), SMALL, SMALL)
+
+
+@pytest.fixture(scope="module")
+def clip32(tmp_path_factory, frames32) -> Path:
+    """frames32 as a JVET-named file, for the apps."""
+    from gfvc.io import write_rgb
+
     path = tmp_path_factory.mktemp("clip32") / f"BUILTIN_FRANCK_001_{SMALL}x{SMALL}_25_8bit_444.rgb"
-    write_rgb(path, resize_frames(frames, SMALL, SMALL))
+    write_rgb(path, frames32)
     return path
 
 
@@ -226,13 +233,6 @@ def _decoder(fixtures_root):
 
     config, ckpt = model_files(fixtures_root)
     return GfvcDecoder(str(config), str(ckpt))
-
-
-@pytest.fixture(scope="module")
-def frames32(clip32):
-    from gfvc.io import read_rgb
-
-    return read_rgb(clip32, SMALL, SMALL, FRAMES)
 
 
 @pytest.mark.parametrize("strategy,eviction", [("rrb", "oldest"), ("rrb", "least_used"), ("rp+rrb", "least_used"),
