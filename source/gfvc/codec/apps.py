@@ -37,6 +37,13 @@ def print_rate(rate, frames: int, fps: float, out=None) -> None:
     print(f"  reference-style (key picture + parameters, no framing): {ref} bytes", file=out)
 
 
+def print_delay(coded, fps: float, out=None) -> None:
+    """Multi-reference streams: the structural delay (pictures output in display order)."""
+    if coded.decode_order:
+        print(f"Structural delay: {coded.delay} pictures ({coded.delay / fps:.3f} s at {fps:g} fps)",
+              file=out or sys.stdout)
+
+
 def reference_style_bytes(rate) -> int:
     """Bytes as the public GFVC tools count them: the key pictures' base-layer stream (VCL and
     parameter sets) plus the face-parameter payloads, without SEI framing or project payloads;
@@ -120,6 +127,7 @@ def _encode(args) -> int:
         kind = "key" if i in encoded.key_pictures else "gen"
         print(f"POC {i:5d} {kind} [MD5:{md5}]")
     print_rate(encoded.rate, len(frames), args.fps)
+    print_delay(encoded, args.fps)
     print(f"Encoded {len(frames)} pictures ({len(encoded.key_pictures)} key) in {encoded.timings['total']:.2f} s "
           f"-> {args.bitstream}")
     return 0
@@ -170,6 +178,7 @@ def _decode(args) -> int:
         kind = "key" if i in decoded.key_pictures else "gen"
         print(f"POC {i:5d} {kind} [MD5:{md5}]")
     print_rate(decoded.rate, len(decoded.pictures), args.fps)
+    print_delay(decoded, args.fps)
     check = (f"picture hash OK for {decoded.hash_checked} pictures" if decoded.hash_checked
              else "no picture hash in the stream")
     print(f"Decoded {len(decoded.pictures)} pictures ({len(decoded.key_pictures)} key), {check}, in "

@@ -1,9 +1,12 @@
-"""The GFVC codecs of the CTC harness: ``fomm``, ``cfte``, ``fv2v``, ``dac``, ``hdac``.
+"""The GFVC codecs of the CTC harness: ``fomm``, ``cfte``, ``fv2v``, ``dac``, ``hdac``, ``mrdac``.
 
 Each is the one encoder/decoder loop (gfvc.codec.encoder / decoder) with a family's settings.
 Rate points as JVET-AH0114: the key-picture QP 22/32/42/52 (key pictures are VVC intra
 pictures; the built-in base layer is vvenc), and for HDAC the base-layer QP 37/42/47/52 with
-the key picture at QP 22. ``encode`` and ``decode`` are separate steps so that a cross-check
+the key picture at QP 22. MRDAC's rate points are (key QP, reference interval) pairs written
+``"QP/INTERVAL"`` (the paper's sweep: 22/32/42/52 x 25/50/100/250); a plain QP keeps the
+configured ``reference.interval``. Its buffer strategy and delay are codec options
+(``reference.*``). ``encode`` and ``decode`` are separate steps so that a cross-check
 can decode in another process; ``code`` runs both and refuses a decoder output that differs
 from the encoder's reconstruction (MD5 per picture).
 
@@ -26,6 +29,8 @@ from .settings import GfvcSettings, settings_from_options
 
 CTC_KEY_QPS = (22, 32, 42, 52)
 CTC_HDAC_BL_QPS = (37, 42, 47, 52)
+CTC_MRDAC_INTERVALS = (25, 50, 100, 250)
+CTC_MRDAC_RATE_POINTS = tuple(f"{q}/{i}" for q in CTC_KEY_QPS for i in CTC_MRDAC_INTERVALS)
 #: the built-in base layer of the GFVC codecs: VVC (the CTC codes key pictures with VTM 22.2)
 DEFAULT_GFVC_BACKEND = "vvenc"
 
@@ -72,6 +77,9 @@ class GfvcSequenceCodec(SequenceCodec):
         qp_max = 51 if self.base.backend in ("x265", "hm") else 63
         check_qp(rate_point, qp_max, f"{self.name} {self.rate_point_setting()}")
 
+    def rate_point_value(self, rate_point: Any):
+        return int(rate_point)
+
     def settings_at(self, rate_point: Any) -> GfvcSettings:
         self.validate_rate_point(rate_point)
         options = dict(self.options)
@@ -104,13 +112,16 @@ class GfvcSequenceCodec(SequenceCodec):
                                      f"(first at picture {bad})")
         n, h, w, _ = frames.shape
         metadata = {
-            "family": self.family, "rate_point": int(rate_point), "key_pictures": enc.key_pictures,
+            "family": self.family, "rate_point": self.rate_point_value(rate_point), "key_pictures": enc.key_pictures,
             "rate_breakdown": enc.rate, "reference_style_bytes": reference_style_bytes(enc.rate),
             "md5_per_picture": enc.md5_per_picture, "frames": n, "width": w, "height": h, "fps": fps,
             "base_layer_commands": enc.base_layer_commands,
             "model_config_digest": enc.model.config_digest.hex() if enc.model else None,
             "checkpoint_sha256": enc.model.checkpoint_sha256 if enc.model else None,
         }
+        if enc.decode_order:
+            metadata["structural_delay_pictures"] = enc.delay
+            metadata["structural_delay_seconds"] = enc.delay / fps
         timings = {"encode": t1 - t0, "decode": t2 - t1}
         return CodingResult(enc.bitstream, dec.pictures, metadata, timings)
 
@@ -128,3 +139,40 @@ CfteCodec = _register("cfte")
 Fv2vCodec = _register("fv2v")
 DacCodec = _register("dac")
 HdacCodec = _register("hdac", CTC_HDAC_BL_QPS)
+
+
+def parse_mrdac_rate_point(rate_point: Any):
+    """(key QP, reference interval or None) of an MRDAC rate point: a QP, or "QP/INTERVAL"."""
+    if isinstance(rate_point, int) and not isinstance(rate_point, bool):
+        return rate_point, None
+    parts = rate_point.split("/") if isinstance(rate_point, str) else []
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    raise ValueError(f"mrdac rate point {rate_point!r} must be a key QP or 'QP/INTERVAL' such as '22/25'")
+
+
+@register_codec("mrdac")
+class MrdacCodec(GfvcSequenceCodec):
+    """The MRDAC GFVC codec of the CTC harness: multi-reference coding, rate points (key QP, interval)."""
+
+    family = "mrdac"
+    name = "mrdac"
+    default_rate_points = CTC_MRDAC_RATE_POINTS
+
+    def rate_point_value(self, rate_point: Any):
+        return rate_point
+
+    def validate_rate_point(self, rate_point: Any) -> None:
+        qp, interval = parse_mrdac_rate_point(rate_point)
+        super().validate_rate_point(qp)
+        if interval is not None and interval < 1:
+            raise ValueError(f"mrdac rate point {rate_point!r}: the reference interval must be at least 1")
+
+    def settings_at(self, rate_point: Any) -> GfvcSettings:
+        self.validate_rate_point(rate_point)
+        qp, interval = parse_mrdac_rate_point(rate_point)
+        options = dict(self.options)
+        options["key_qp"] = qp
+        if interval is not None:
+            options["reference"] = dict(options.get("reference") or {}, interval=interval)
+        return codec_settings(self.family, options, f"codec {self.name}")
