@@ -26,6 +26,8 @@ Decoder path (computes the reference picture's target-independent part once per 
 """
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -75,6 +77,20 @@ def check_synthesis_batch(synthesis_batch: int | None) -> int | None:
                                         or synthesis_batch < 1):
         raise ValueError(f"synthesis_batch must be a positive integer or None, not {synthesis_batch!r}")
     return synthesis_batch
+
+
+@contextlib.contextmanager
+def synthesis_threads(threads: int | None):
+    """Run the block with ``threads`` intra-op threads (None: unchanged), restoring the setting."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def run_in_batches(step: Callable[..., torch.Tensor], target_params: Mapping[str, torch.Tensor],
@@ -178,7 +194,7 @@ class FaceModel(nn.Module):
         if reference.shape[0] != 1:
             raise ValueError(f"prepare_reference takes one reference picture, got a batch of {reference.shape[0]}")
         params = dict(reference_params)
-        with torch.no_grad():
+        with torch.no_grad(), synthesis_threads(self.synthesis_threads):
             cache = self._prepare(reference.contiguous(memory_format=torch.channels_last) if self.channels_last
                                   else reference, params)
         return PreparedReference(family=self.family, picture=reference, params=params, cache=cache, owner=id(self))
@@ -191,7 +207,7 @@ class FaceModel(nn.Module):
         self.check_prepared(prepared)
         self.check_side_info(side_info, prepared.picture.shape[2:])
         check_synthesis_batch(synthesis_batch)
-        with torch.no_grad():
+        with torch.no_grad(), synthesis_threads(self.synthesis_threads):
             return run_in_batches(lambda params, **side: self._synthesise_batch(prepared, params, **side),
                                   target_params, side_info, self.forced_synthesis_batch or synthesis_batch)
 
@@ -213,6 +229,10 @@ class FaceModel(nn.Module):
     channels_last: bool = False
     #: a family whose targets must be synthesised one at a time sets this to 1 (CFTE)
     forced_synthesis_batch: int | None = None
+    #: a family whose CPU kernels round differently with the number of threads synthesises with
+    #: this many (FV2V's 3-D layers: 1 and 2 threads differ by one float ulp, measured), so that
+    #: an encoder and a decoder with other thread settings still agree bit for bit
+    synthesis_threads: int | None = None
     #: names of the side information ``synthesise_prepared`` accepts
     side_info_names: tuple[str, ...] = ()
 

@@ -322,6 +322,8 @@ class FV2VModel(FaceModel):
     rot_mat, t, exp and the reference additionally kp_canonical (computed from the reference
     picture when absent)."""
 
+    synthesis_threads = 1   # its 3-D convolutions round differently with 1 and 2 threads (measured)
+
     @classmethod
     def build_networks(cls, model_params: Mapping) -> dict[str, nn.Module]:
         common = model_params["common_params"]
