@@ -217,7 +217,7 @@ class ResidualCoding:
             if not self.modes:
                 return self.output(prediction, warped), None, RESIDUAL_MODE_SKIP
             candidates = []
-            if RESIDUAL_MODE_SKIP in self.modes or len(self.modes) == 0:
+            if RESIDUAL_MODE_SKIP in self.modes:
                 candidates.append(Candidate(RESIDUAL_MODE_SKIP, warped, self.output(prediction, warped), skip,
                                             payload_bits(skip)))
             residual = to_model(original[None]) - prediction
@@ -225,21 +225,27 @@ class ResidualCoding:
                 if mode not in self.modes or (mode == RESIDUAL_MODE_TEMPORAL and not self.temporal_allowed()):
                     continue
                 strings, shape, res_hat = self._compress(mode, residual, prediction, warped)
-                y_shape, z_shape = self.latent_shapes(mode, prediction)
-                assert tuple(shape) == z_shape[1:], (shape, z_shape)
-                payload = Residual(gfv_id, gfv_cnt, mode, self.rate_level,
-                                   [ResidualLatent(y_shape, bytes(strings[0])), ResidualLatent(z_shape, bytes(strings[1]))])
+                payload = self._payload(mode, prediction, strings, shape, gfv_id, gfv_cnt)
                 candidates.append(Candidate(mode, res_hat, self.output(prediction, res_hat), payload,
                                             payload_bits(payload)))
-            if not candidates:     # only skip excluded and nothing else possible: code spatially
-                raise ResidualError("no residual mode is allowed for this picture (modes exclude skip and "
-                                    "spatial)")
+            if not candidates:     # e.g. modes [temporal] with no residual to predict from: spatial
+                strings, shape, res_hat = self._compress(RESIDUAL_MODE_SPATIAL, residual, prediction, warped)
+                payload = self._payload(RESIDUAL_MODE_SPATIAL, prediction, strings, shape, gfv_id, gfv_cnt)
+                candidates.append(Candidate(RESIDUAL_MODE_SPATIAL, res_hat, self.output(prediction, res_hat),
+                                            payload, payload_bits(payload)))
             h, w = original.shape[:2]
             original64 = original.astype(np.float64)
             best = min(candidates, key=lambda c: float(np.mean((c.picture.astype(np.float64) - original64) ** 2))
                        + self.rd_lambda * c.bits / (h * w))
             self._update(best.mode, best.res_hat, best.picture, kp)
             return best.picture, best.payload, best.mode
+
+    def _payload(self, mode, prediction, strings, shape, gfv_id: int, gfv_cnt: int) -> Residual:
+        y_shape, z_shape = self.latent_shapes(mode, prediction)
+        if tuple(shape) != z_shape[1:]:
+            raise ResidualError(f"the coder's hyper-latent is {tuple(shape)}, expected {z_shape[1:]}")
+        return Residual(gfv_id, gfv_cnt, mode, self.rate_level,
+                        [ResidualLatent(y_shape, bytes(strings[0])), ResidualLatent(z_shape, bytes(strings[1]))])
 
     # ------------------------------------------------------------------ decoder
     def decode_picture(self, prediction: torch.Tensor, kp: Mapping[str, torch.Tensor],

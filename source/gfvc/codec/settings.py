@@ -46,7 +46,8 @@ class ResidualSettings:
     coders' gain vectors), lambda of the mode decision J = MSE + lambda * bits per pixel, the
     prediction window (a spatial residual at least every N coded residuals; null: the family's,
     RDAC 0 = unlimited, RDAC+ 8) and the modes the encoder may choose (an empty list: no residual
-    coding, animation only, no residual messages)."""
+    coding, animation only, no residual messages; a picture for which none of them is possible,
+    e.g. [temporal] without a residual to predict from, is coded spatially)."""
 
     rate_level: int = 2
     rd_lambda: float = 100.0
@@ -141,8 +142,6 @@ def residual_problems(r: ResidualSettings) -> List[str]:
     allowed = ("skip", "spatial", "temporal")
     if not isinstance(r.modes, (list, tuple)) or any(m not in allowed for m in r.modes):
         p.append(f"residual.modes must be a list of {', '.join(allowed)}, got {r.modes!r}")
-    elif r.modes and "skip" not in r.modes and "spatial" not in r.modes:
-        p.append("residual.modes must include skip or spatial (the first residual of a segment cannot be temporal)")
     return p
 
 
