@@ -5,8 +5,9 @@ configuration code 24 pictures of a built-in clip (64x64) at two rate levels; gf
 separate process reproduces the encoder's MD5s; gfvc-seidump lists one gfvc_residual message
 (with its mode) after each generated picture's GFV message; the residual payload bytes add up to
 the rate breakdown's ``residual`` line. The mode decision is tested with residual coders whose
-weights make them block-mean coders (tests/rdac_helpers.py): a still clip gets one coded residual
-and then skips, a clip the animation cannot follow gets residuals on most pictures.
+weights make them block-mean coders (gfvc.codec.residual_benchmark.make_block_mean_coder): a
+still clip gets one coded residual and then skips, a clip the animation cannot follow gets
+residuals on most pictures.
 """
 from __future__ import annotations
 
@@ -22,9 +23,8 @@ import torch
 import yaml
 
 from gfvc.codec.apps import encode_main
-from gfvc.codec.stream import read_stream
-from rdac_helpers import make_block_mean_coder
-from test_codec_gfvc import MD5_LINE, _env, md5_lines
+from gfvc.codec.residual_benchmark import make_block_mean_coder
+from test_codec_gfvc import _env, md5_lines
 
 FRAMES = 24
 SMALL = 64
