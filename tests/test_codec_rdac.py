@@ -260,3 +260,26 @@ def test_decoder_refuses_inconsistent_residual_messages(models):
     # skip without a decoded residual: the animation alone
     assert np.array_equal(coding.decode_picture(prediction, kp, None),
                           (prediction[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("options", [
+    {"carriage": "per_picture", "refresh": {"threshold": 99, "window": 3}},     # a key picture every 3
+    {"parameter_payload": "entropy_coded", "key_period": 10},
+], ids=["refresh", "entropy_coded_parameters"])
+def test_residuals_with_refresh_and_entropy_coded_parameters(tmp_path, models, clips, options):
+    from gfvc.codec.decoder import GfvcDecoder
+
+    config, ckpt = models["rdac"]["block_mean"]
+    stream, enc_out = run_codec(tmp_path, "rdac", (config, ckpt), clips["cuts"], frames=16,
+                                residual={"rd_lambda": 0}, **options)
+    enc_md5 = md5_lines(enc_out)
+    keys = [i for i, kind, _ in enc_md5 if kind == "key"]
+    assert len(keys) > 2
+    dec = GfvcDecoder(config, ckpt).decode(stream.read_bytes())
+    assert dec.md5_per_picture == [m for _, _, m in enc_md5]
+    modes = residual_modes(stream)
+    assert len(modes) == 16 - len(keys)
+    # lambda 0 on a clip that changes every picture: a residual on every picture, spatial after each key picture
+    assert 0 not in modes
+    first_after_key = [i - 1 in keys for i in range(16) if i not in keys]
+    assert [m for m, first in zip(modes, first_after_key) if first] == [1] * sum(first_after_key)
