@@ -264,7 +264,7 @@ def test_decoder_refuses_inconsistent_residual_messages(models):
 
 @pytest.mark.parametrize("options", [
     {"carriage": "per_picture", "refresh": {"threshold": 99, "window": 3}},     # a key picture every 3
-    {"parameter_payload": "entropy_coded", "key_period": 10},
+    {"parameter_payload": "entropy_coded", "key_period": 6},
 ], ids=["refresh", "entropy_coded_parameters"])
 def test_residuals_with_refresh_and_entropy_coded_parameters(tmp_path, models, clips, options):
     from gfvc.codec.decoder import GfvcDecoder
