@@ -283,3 +283,22 @@ def test_residuals_with_refresh_and_entropy_coded_parameters(tmp_path, models, c
     assert 0 not in modes
     first_after_key = [i - 1 in keys for i in range(16) if i not in keys]
     assert [m for m, first in zip(modes, first_after_key) if first] == [1] * sum(first_after_key)
+
+
+def test_skip_messages_off_sends_only_coded_residuals(tmp_path, models, clips):
+    from gfvc.bitstream import Residual
+    from gfvc.codec.decoder import GfvcDecoder
+    from gfvc.codec.residual import payload_bits
+
+    config, ckpt = models["rdac_plus"]["block_mean"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with_skips, out1 = run_codec(tmp_path / "a", "rdac_plus", (config, ckpt), clips["still"], frames=8)
+    without, out2 = run_codec(tmp_path / "b", "rdac_plus", (config, ckpt), clips["still"], frames=8,
+                              residual={"skip_messages": False})
+    assert residual_modes(with_skips) == [1] + [0] * 6 and residual_modes(without) == [1]
+    assert md5_lines(out1) == md5_lines(out2)
+    skips = sum(payload_bits(Residual(0, cnt, 0, 0, [])) // 8 for cnt in range(2, 8))     # 17 or 18 bytes each
+    assert rate_line(out1, "residual") - rate_line(out2, "residual") == skips
+    dec = GfvcDecoder(config, ckpt).decode(without.read_bytes())
+    assert dec.md5_per_picture == [m for _, _, m in md5_lines(out2)]

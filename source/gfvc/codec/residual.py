@@ -24,7 +24,9 @@ the decoder's function), so the encoder's state equals the decoder's.
 
 Rate-distortion cost of each mode: J = D + lambda * R, D = MSE of the 8-bit output picture
 against the original on [0, 255], R = bits of the picture's gfvc_residual payload per pixel
-(8 x payload bytes / (H W)). Ties go to skip, then spatial.
+(8 x payload bytes / (H W)). Ties go to skip, then spatial. With ``skip_messages`` off, a skipped
+picture carries no message (a picture without one decodes as a skip) and costs 0 bits in the
+decision.
 
 Entropy coding (B9 of the reference analysis): the rANS tables of y are chosen from the decoded
 hyper-latent by the hyper-synthesis run in float64 on the CPU, with the means rounded to 1/256
@@ -110,7 +112,8 @@ class ResidualCoding:
     """The residual part of the codec loop for one model; encoder and decoder share it."""
 
     def __init__(self, model, family: str, rounding: str, rate_level: int = 0, rd_lambda: float = 0.0,
-                 prediction_window: Optional[int] = None, modes: Sequence[str] = ("skip", "spatial", "temporal")):
+                 prediction_window: Optional[int] = None, modes: Sequence[str] = ("skip", "spatial", "temporal"),
+                 skip_messages: bool = True):
         if family not in RESIDUAL_FAMILIES:
             raise ValueError(f"family {family!r} codes no residual")
         self.model, self.family, self.rounding = model, family, rounding
@@ -119,6 +122,7 @@ class ResidualCoding:
         self.rd_lambda = float(rd_lambda)
         self.window = DEFAULT_PREDICTION_WINDOW[family] if prediction_window is None else int(prediction_window)
         self.modes = [MODES[m] for m in modes]
+        self.skip_messages = bool(skip_messages)
         self.state = ResidualState()
         self.check_rate_level(self.rate_level)
 
@@ -219,7 +223,7 @@ class ResidualCoding:
             candidates = []
             if RESIDUAL_MODE_SKIP in self.modes:
                 candidates.append(Candidate(RESIDUAL_MODE_SKIP, warped, self.output(prediction, warped), skip,
-                                            payload_bits(skip)))
+                                            payload_bits(skip) if self.skip_messages else 0))
             residual = to_model(original[None]) - prediction
             for mode in (RESIDUAL_MODE_SPATIAL, RESIDUAL_MODE_TEMPORAL):
                 if mode not in self.modes or (mode == RESIDUAL_MODE_TEMPORAL and not self.temporal_allowed()):
@@ -238,6 +242,8 @@ class ResidualCoding:
             best = min(candidates, key=lambda c: float(np.mean((c.picture.astype(np.float64) - original64) ** 2))
                        + self.rd_lambda * c.bits / (h * w))
             self._update(best.mode, best.res_hat, best.picture, kp)
+            if best.mode == RESIDUAL_MODE_SKIP and not self.skip_messages:
+                return best.picture, None, best.mode
             return best.picture, best.payload, best.mode
 
     def _payload(self, mode, prediction, strings, shape, gfv_id: int, gfv_cnt: int) -> Residual:
@@ -289,7 +295,7 @@ def residual_coding(model, settings) -> Optional[ResidualCoding]:
         return None
     r = settings.residual
     return ResidualCoding(model, settings.family, settings.output_rounding, r.rate_level, r.rd_lambda,
-                          r.prediction_window, r.modes)
+                          r.prediction_window, r.modes, r.skip_messages)
 
 
 def residual_family(family: str) -> bool:

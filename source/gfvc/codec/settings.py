@@ -53,6 +53,7 @@ class ResidualSettings:
     rd_lambda: float = 100.0
     prediction_window: Optional[int] = None
     modes: List[str] = field(default_factory=lambda: ["skip", "spatial", "temporal"])
+    skip_messages: bool = True      # False: a skipped picture carries no gfvc_residual message (saves ~20 bytes)
 
 
 @dataclass
@@ -139,6 +140,8 @@ def residual_problems(r: ResidualSettings) -> List[str]:
                                             or not isinstance(r.prediction_window, int)
                                             or not 0 <= r.prediction_window <= 1 << 16):
         p.append(f"residual.prediction_window must be an integer 0..65536 or null, got {r.prediction_window!r}")
+    if not isinstance(r.skip_messages, bool):
+        p.append(f"residual.skip_messages must be true or false, got {r.skip_messages!r}")
     allowed = ("skip", "spatial", "temporal")
     if not isinstance(r.modes, (list, tuple)) or any(m not in allowed for m in r.modes):
         p.append(f"residual.modes must be a list of {', '.join(allowed)}, got {r.modes!r}")
