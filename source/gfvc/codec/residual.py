@@ -117,6 +117,8 @@ class ResidualCoding:
         if family not in RESIDUAL_FAMILIES:
             raise ValueError(f"family {family!r} codes no residual")
         self.model, self.family, self.rounding = model, family, rounding
+        if not getattr(model.generator.sdc, "variable_bitrate", False):
+            raise ResidualError(f"{family}: the codec needs residual coders with rate levels (variable_bitrate)")
         self.plus = family == "rdac_plus"
         self.rate_level = int(rate_level)
         self.rd_lambda = float(rd_lambda)
