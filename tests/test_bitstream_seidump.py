@@ -84,10 +84,10 @@ def test_codec_detection_and_wrapper_script(tmp_path):
     assert json.loads(result.stdout)[0]["codec"] == "vvc"
 
 
-def test_parsing_250_pictures_with_one_gfv_sei_each_is_fast():
-    """FOMM-sized messages (10 keypoints + 10 Jacobians), predicted after the base.
-    The measured figure is recorded in doc/benchmarks.md ("Bitstream"); the bound here only
-    catches gross regressions on a loaded CI machine."""
+def test_parsing_250_pictures_with_one_gfv_sei_each():
+    """FOMM-sized messages (10 keypoints + 10 Jacobians), predicted after the base: every message
+    is found and parsed. The time is printed and recorded in doc/benchmarks.md ("Bitstream"), not
+    asserted (a test must not depend on machine load)."""
     ctx = SeiContext()
     nals = []
     write_start = time.process_time()
@@ -113,4 +113,106 @@ def test_parsing_250_pictures_with_one_gfv_sei_each_is_fast():
     assert len(find_pictures(units)) == len(messages) == 250
     print(f"\nparse 250 GFV SEI ({len(data)} bytes): wall {wall:.3f} s, cpu {cpu:.3f} s "
           f"(writing them: cpu {write_cpu:.3f} s)")
-    assert cpu < 3.0
+
+
+# -- issue 10: codec mismatch, suffix-only warnings, hostile inputs and outputs -------------
+def test_stream_of_the_other_codec_is_reported_not_shown_as_trail(tmp_path, capsys):
+    for codec, other in (("hevc", "vvc"), ("vvc", "hevc")):
+        path = tmp_path / f"s.{codec}.bin"
+        path.write_bytes(small_stream(codec))
+        assert main([str(path), "--codec", other]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""                       # nothing dumped as TRAIL NAL units
+        lines = captured.err.splitlines()
+        assert len(lines) == 1 and "Traceback" not in captured.err
+        assert f"looks like {codec.upper()}, not {other.upper()}" in lines[0]
+        assert "byte offset" in lines[0]
+        assert main([str(path), "--codec", codec]) == 0      # the right codec still works
+        assert main([str(path)]) == 0                        # and so does detection
+        assert f"{codec} stream" in capsys.readouterr().out
+
+
+def test_detection_trusts_the_headers_over_a_wrong_extension(tmp_path, capsys):
+    path = tmp_path / "really_hevc.266"
+    path.write_bytes(small_stream("hevc"))
+    assert main([str(path)]) == 0
+    assert capsys.readouterr().out.startswith("hevc stream")
+
+
+def test_codec_fit_of_real_headers():
+    from gfvc.bitstream import check_stream_codec, codec_fit
+    hevc, vvc = small_stream("hevc"), small_stream("vvc")
+    assert codec_fit(hevc, "hevc").plausible and codec_fit(vvc, "vvc").plausible
+    assert "nuh_reserved_zero_bit is 1" in codec_fit(hevc, "vvc").reason
+    assert not codec_fit(vvc, "hevc").plausible
+    # only type-0 NAL units of layer 0: identical headers in both codecs, no verdict
+    trail = annexb([make_nal_unit("hevc", 0, b"\x80\x11"), make_nal_unit("hevc", 0, b"\x00\x11")])
+    for codec in ("hevc", "vvc"):
+        check_stream_codec(trail, codec)
+
+
+def test_gfv_in_prefix_sei_is_shown_with_a_warning(tmp_path, capsys):
+    from gfvc.bitstream import write_sei_rbsp
+    gfv = GfvMessage(gfv_base_picture_flag=True, gfv_coordinate_present_flag=True,
+                     gfv_coordinate_x=[0.5], gfv_coordinate_y=[-0.75])
+    path = tmp_path / "prefix.265"
+    path.write_bytes(annexb([make_nal_unit("hevc", 33, b"\x01\x02"),
+                             make_nal_unit("hevc", 39, write_sei_rbsp([gfv])),
+                             make_nal_unit("hevc", 19, b"\x80\x12")]))
+    assert main([str(path)]) == 0
+    out = capsys.readouterr().out
+    warnings = [l for l in out.splitlines() if l.startswith("  warning:")]
+    assert len(warnings) == 1 and "payloadType 223" in warnings[0] and "suffix-only" in warnings[0]
+    assert main([str(path), "--json"]) == 0
+    objects = json.loads(capsys.readouterr().out)
+    assert "suffix-only" in objects[1]["sei_messages"][0]["warnings"][0]
+
+
+def _run_seidump(args, **kwargs):
+    return subprocess.run([sys.executable, str(REPO / "bin" / "gfvc-seidump"), *args],
+                          capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def test_output_to_dev_full_is_one_line_error(tmp_path):
+    path = tmp_path / "s.265"
+    path.write_bytes(small_stream())
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, str(REPO / "bin" / "gfvc-seidump"), str(path)],
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["gfvc-seidump: error: cannot write the output: "
+                                          "No space left on device"]
+
+
+def test_closed_stdout_is_one_line_error(tmp_path):
+    path = tmp_path / "s.265"
+    path.write_bytes(small_stream())
+    result = subprocess.run(["bash", "-c", 'exec "$@" >&-', "_", sys.executable,
+                             str(REPO / "bin" / "gfvc-seidump"), str(path)],
+                            stderr=subprocess.PIPE, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == ["gfvc-seidump: error: standard output is closed"]
+
+
+def test_non_regular_inputs_are_named_and_never_read(tmp_path, capsys):
+    import os
+    fifo = tmp_path / "pipe.265"
+    os.mkfifo(fifo)                 # opening it would block: the check must come first
+    cases = {str(fifo): "is a FIFO (named pipe), not a regular file",
+             "/dev/zero": "is a character device, not a regular file",
+             str(tmp_path): "is a directory, not a regular file",
+             str(tmp_path / "missing.265"): "no such file"}
+    for arg, expected in cases.items():
+        assert main([arg]) == 2, arg
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and expected in err and err.startswith("gfvc-seidump: error:"), err
+
+
+def test_stream_larger_than_the_limit_is_refused(tmp_path, capsys):
+    path = tmp_path / "s.265"
+    data = small_stream()
+    path.write_bytes(data)
+    assert main([str(path), "--max-bytes", str(len(data) - 1)]) == 2
+    assert f"more than the limit of {len(data) - 1} bytes" in capsys.readouterr().err
+    assert main([str(path), "--max-bytes", str(len(data))]) == 0
+    assert main([str(path), "--max-bytes", "0"]) == 2

@@ -38,6 +38,13 @@ def test_ctc_codes_dac_and_hdac_beside_an_anchor_and_resumes(tmp_path, fixtures_
     assert {"dac", "hdac", "hevc_anchor"} <= codecs
     gfvc_rows = [r for r in rows if r["codec"] in ("dac", "hdac")]
     assert len(gfvc_rows) == 8
+    rates = list(csv.DictReader((run / "results" / "rates.csv").open()))
+    for r in rates:
+        parts = sum(int(r[c]) for c in r if c not in ("sequence", "codec", "rate_point", "bytes", "kbps",
+                                                      "reference_style_bytes", "reference_style_kbps") and r[c])
+        assert parts == int(r["bytes"])
+        if r["codec"] in ("dac", "hdac"):
+            assert 0 < int(r["reference_style_bytes"]) < int(r["bytes"])
     bd = (run / "report" / "bdrate.csv").read_text()
     assert "dac" in bd and "hdac" in bd
     tables = {p.name: p.read_bytes() for p in (run / "report").glob("bdrate.*")}

@@ -135,8 +135,8 @@ def _spoil(store, csv_edit=None, provenance_text=None):
     ("nul_in_codec", "row 2: column 'codec' holds the control or format character U+0000"),
     ("newline_in_sequence", "column 'sequence' holds the control or format character U+000A"),
     ("long_codec", "column 'codec' is 300 characters long (at most 200)"),
-    ("deep_provenance", "the provenance record nests more than 32 levels deep"),
-    ("very_deep_provenance", "the provenance record nests more than 32 levels deep"),
+    ("deep_provenance", "the provenance record nests more than 64 levels deep"),
+    ("very_deep_provenance", "the provenance record nests more than 64 levels deep"),
     ("provenance_is_a_directory", "provenance.json is a directory, not a regular file"),
     ("results_not_utf8", "is not UTF-8 text (byte 0xff"),
 ])
@@ -155,7 +155,7 @@ def test_hostile_stores_give_one_line_errors(stores, capsys, case, message):
         _spoil(test, lambda t: t.replace("GFVC", "G" * 300))
     elif case == "deep_provenance":
         _spoil(test, provenance_text='{"software": {"name": "gfvc", "version": "1"}, "x": '
-                                     + "[" * 40 + "]" * 40 + "}")
+                                     + "[" * 70 + "]" * 70 + "}")
     elif case == "very_deep_provenance":
         _spoil(test, provenance_text='{"software": {"name": "gfvc", "version": "1"}, "x": '
                                      + "[" * 200_000 + "]" * 200_000 + "}")
@@ -180,6 +180,6 @@ def test_writer_refuses_names_no_reader_accepts(tmp_path):
     deep: list = []
     for _ in range(100):
         deep = [deep]
-    with pytest.raises(ResultFormatError, match="nests more than 32 levels deep"):
+    with pytest.raises(ResultFormatError, match="nests more than 64 levels deep"):
         write_results(tmp_path / "s", make_table({"GFVC": 1.0}), make_provenance(x=deep))
     assert not (tmp_path / "s" / "results.csv").exists()

@@ -121,6 +121,24 @@ def test_fixed_synthesis_batch_makes_a_target_independent_of_the_others(family_c
                                atol=ATOL, rtol=0)
 
 
+def test_channels_last_is_repeatable_and_close_and_can_be_undone(family_case):
+    family, model, reference, reference_params, target_params, side_info = family_case
+    default = model.synthesise_prepared(model.prepare_reference(reference, reference_params), target_params,
+                                        **side_info)
+    try:
+        model.set_channels_last(True)
+        assert model.generator.first.conv.weight.is_contiguous(memory_format=torch.channels_last)
+        runs = [model.synthesise_prepared(model.prepare_reference(reference, reference_params), target_params,
+                                          **side_info) for _ in range(2)]
+    finally:
+        model.set_channels_last(False)
+    assert torch.equal(runs[0], runs[1])
+    torch.testing.assert_close(runs[0], default, atol=ATOL, rtol=0)
+    assert model.generator.first.conv.weight.is_contiguous()
+    assert torch.equal(model.synthesise_prepared(model.prepare_reference(reference, reference_params),
+                                                 target_params, **side_info), default)
+
+
 @pytest.mark.parametrize("family_case", ["hdac", "rdac"], indirect=True)
 def test_side_information_without_base_layer_or_residual(family_case):
     family, model, reference, reference_params, target_params, side_info = family_case
@@ -230,3 +248,18 @@ def test_to_uint8_rejects_bad_pictures(bad, message):
         to_uint8(bad)
     with pytest.raises(ValueError, match="truncate, round"):
         to_uint8(torch.zeros(1, 3, 2, 2), "nearest")
+
+
+# ------------------------------------------------------------------------------------- measurement tool
+def test_synthesis_speed_tool_refuses_bad_arguments_and_formats_results(capsys):
+    from gfvc.models.synthesis_speed import format_markdown, main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--size", "64"])
+    assert exc.value.code == 2 and "size >= 128" in capsys.readouterr().err
+    text = format_markdown([{"rows": [{"family": "dac", "mode": "reference", "frames": 4, "seconds": [8.0, 10.0],
+                                       "frames_per_second": [0.5, 0.4], "cpu_seconds_per_frame": [1.5, 1.25]}],
+                             "checks": {"reference: repetitions bit-identical": True}, "load_average": [2.0, 3.5]}])
+    assert "| DAC | reference | 4 | 8.00 s, 0.500 f/s, 1.50 CPU s/f; 10.00 s, 0.400 f/s, 1.25 CPU s/f |" in text
+    assert "DAC checks (load average during the runs: 2.0 to 3.5):" in text
+    assert "* reference: repetitions bit-identical: True" in text

@@ -370,7 +370,6 @@ def test_checkpoint_round_trip_with_the_strict_loader(model, small_clip, tmp_pat
         assert getattr(other.generator, kind).tables_sha256() == getattr(model.generator, kind).tables_sha256()
     with torch.no_grad():
         x = small_clip[2:3]
-        kp = model.analyse(x)
         a = model.spatial_compress((x - 0.5) * 0.2, x, 1)
         b = other.spatial_compress((x - 0.5) * 0.2, x, 1)
     assert a[0] == b[0] and torch.equal(a[2], b[2])
@@ -451,6 +450,12 @@ def test_bad_inputs_give_clear_errors(model):
         model.spatial_compress(pictures(12, 2) - 0.5, pictures(12, 2), 0)
     with pytest.raises(EntropyCodingError, match="two byte strings"):
         model.spatial_decompress([b"abc"], (2, 2), x, 0)
+    with torch.no_grad():
+        strings, shape, _ = model.spatial_compress(x - 0.5, x, 4)
+    with pytest.raises(EntropyCodingError, match=r"hyper-latent size \(4, 4\) does not fit"):
+        model.spatial_decompress(strings, (4, 4), x, 4)
+    with pytest.raises(EntropyCodingError):
+        model.spatial_decompress([strings[0][:3], strings[1][:5]], shape, x, 4)
     with pytest.raises(TypeError, match="compress\\(x, cond, rate_idx\\)"):
         model.generator.sdc.rans_compress(x, None)
     assert isinstance(model.generator.tdc, ConditionalResidualCoder)

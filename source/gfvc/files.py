@@ -70,7 +70,8 @@ def read_input_bytes(path: PathLike, what: str = "input", max_bytes: Optional[in
             size = os.fstat(f.fileno()).st_size
             if max_bytes is not None and size > max_bytes:
                 raise FileProblem(f"{what} {p} is {size} bytes; more than the limit of {max_bytes} bytes")
-            data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+            # never ask read() for more than the file holds: it allocates what is asked first
+            data = f.read() if max_bytes is None else f.read(min(size, max_bytes) + 1)
     except PermissionError:
         raise FileProblem(f"{what} {p}: permission denied") from None
     except IsADirectoryError:

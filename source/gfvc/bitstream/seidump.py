@@ -176,7 +176,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         size = check_input_file(path, "stream").stat().st_size
         data = read_input_bytes(path, "stream", min(size, args.max_bytes))
     except FileProblem as exc:
-        print(f"gfvc-seidump: error: cannot read {exc}", file=sys.stderr)
+        print(f"gfvc-seidump: error: cannot read: {exc}", file=sys.stderr)
         return 2
     try:
         codec = detect_codec(path, data) if args.codec == "auto" else args.codec

@@ -37,6 +37,13 @@ def print_rate(rate, frames: int, fps: float, out=None) -> None:
     print(f"  reference-style (key picture + parameters, no framing): {ref} bytes", file=out)
 
 
+def print_delay(coded, fps: float, out=None) -> None:
+    """Multi-reference streams: the structural delay (pictures output in display order)."""
+    if coded.decode_order:
+        print(f"Structural delay: {coded.delay} pictures ({coded.delay / fps:.3f} s at {fps:g} fps)",
+              file=out or sys.stdout)
+
+
 def reference_style_bytes(rate) -> int:
     """Bytes as the public GFVC tools count them: the key pictures' base-layer stream (VCL and
     parameter sets) plus the face-parameter payloads, without SEI framing or project payloads;
@@ -120,6 +127,7 @@ def _encode(args) -> int:
         kind = "key" if i in encoded.key_pictures else "gen"
         print(f"POC {i:5d} {kind} [MD5:{md5}]")
     print_rate(encoded.rate, len(frames), args.fps)
+    print_delay(encoded, args.fps)
     print(f"Encoded {len(frames)} pictures ({len(encoded.key_pictures)} key) in {encoded.timings['total']:.2f} s "
           f"-> {args.bitstream}")
     return 0
@@ -137,7 +145,9 @@ def decode_main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--codec", choices=("hevc", "vvc"), help="base-layer codec (default: detected)")
     ap.add_argument("--base-decoder", default="pyav", choices=("pyav", "ffmpeg", "dec265"),
                     help="decoder of the base layer")
-    ap.add_argument("--batch", type=int, default=8, help="synthesis batch (must equal the encoder's)")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="synthesis batch (default: the encoder's, from the stream; another value is for "
+                         "experiments: the pictures may differ in the last bit and fail the hash check)")
     ap.add_argument("--fps", type=float, default=25.0, help="frame rate (for kbps)")
     args = ap.parse_args(argv)
     try:
@@ -152,7 +162,7 @@ def decode_main(argv: Optional[List[str]] = None) -> int:
 def _decode(args) -> int:
     from .decoder import GfvcDecoder
 
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
     if args.output:
         check_output_path(args.output, [args.bitstream], "output")
@@ -168,6 +178,7 @@ def _decode(args) -> int:
         kind = "key" if i in decoded.key_pictures else "gen"
         print(f"POC {i:5d} {kind} [MD5:{md5}]")
     print_rate(decoded.rate, len(decoded.pictures), args.fps)
+    print_delay(decoded, args.fps)
     check = (f"picture hash OK for {decoded.hash_checked} pictures" if decoded.hash_checked
              else "no picture hash in the stream")
     print(f"Decoded {len(decoded.pictures)} pictures ({len(decoded.key_pictures)} key), {check}, in "

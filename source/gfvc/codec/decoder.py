@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from ..baselayer.decoders import decode_stream
-from ..bitstream import EntropyCodedParameters, GfvMessage, ModelIdentity, PictureHash, Residual, picture_md5
+from ..bitstream import (EntropyCodedParameters, GfvMessage, ModelIdentity, PictureHash, ReferenceSelection,
+                         Residual, picture_md5)
 from ..errors import GfvcError
 from .encoder import synthesise
 from .model_source import ModelKey, find_model
@@ -46,6 +47,8 @@ class DecodedSequence:
     timings: Dict[str, float] = field(default_factory=dict)
     model: Optional[ModelKey] = None
     codec: str = ""
+    delay: int = 0                           # structural delay in pictures (multi-reference streams)
+    decode_order: List[int] = field(default_factory=list)   # output indices in decoding order (when reordered)
 
     @property
     def md5_per_picture(self) -> List[str]:
@@ -61,6 +64,36 @@ def detect_codec(stream: bytes) -> str:
     return _detect(Path(""), stream)
 
 
+@dataclass
+class OpenedStream:
+    """A parsed stream with its model and decoded base pictures (what both decoding paths start from)."""
+
+    bitstream: bytes
+    codec: str
+    parsed: ParsedStream
+    identity: ModelIdentity
+    model: object
+    coder: object
+    rounding: str
+    base_rgb: np.ndarray
+    t_base: float
+
+
+def check_gfv_message(offset: int, msg: GfvMessage, gfv: List, pic, identity: ModelIdentity) -> GfvMessage:
+    """A GFV message (at byte ``offset``; one of its access unit's (offset, message) pairs ``gfv``),
+    checked: its gfv_id is the stream's, and a base message is the first of an IRAP picture's."""
+    if msg.gfv_id != identity.mi_gfv_id:
+        raise DecoderError(f"GFV message with gfv_id {msg.gfv_id} at byte {offset}: the stream's model "
+                           f"identity is for gfv_id {identity.mi_gfv_id}")
+    if msg.gfv_base_picture_flag:
+        if msg is not gfv[0][1]:
+            raise DecoderError(f"base GFV message at byte {offset} is not the first of its access unit")
+        if not pic.irap:
+            raise DecoderError(f"base GFV message at byte {offset} belongs to a picture that is not "
+                               "an IRAP picture")
+    return msg
+
+
 class _Pending:
     """Generated pictures waiting for synthesis from the current reference."""
 
@@ -74,7 +107,7 @@ class _Pending:
 
 class GfvcDecoder:
     def __init__(self, model_config=None, checkpoint=None, allow_model_mismatch: bool = False,
-                 synthesis_batch: int = 8, base_decoder: str = "pyav", device: str = "cpu", model=None,
+                 synthesis_batch: Optional[int] = None, base_decoder: str = "pyav", device: str = "cpu", model=None,
                  model_key: Optional[ModelKey] = None):
         self.model_config, self.checkpoint = model_config, checkpoint
         self.allow_model_mismatch = allow_model_mismatch
@@ -83,10 +116,10 @@ class GfvcDecoder:
         self.device = device
         self._model, self._model_key = model, model_key
 
-    def decode(self, bitstream: bytes, codec: Optional[str] = None) -> DecodedSequence:
+    def open_stream(self, bitstream: bytes, codec: Optional[str] = None) -> "OpenedStream":
+        """Parse the stream, find the model it names and decode its base layer once."""
         from ..coding.face_parameters import get_parameter_coder
 
-        t_start = time.perf_counter()
         if not bitstream:
             raise DecoderError("the stream is empty")
         codec = codec or detect_codec(bitstream)
@@ -97,19 +130,26 @@ class GfvcDecoder:
                                                       self.allow_model_mismatch, self.device)
         elif self._model_key is not None and self._model_key.family != identity.mi_codec_family:
             raise DecoderError(f"the stream needs a {identity.mi_codec_family} model, not {self._model_key.family}")
-        model = self._model
         family = identity.mi_codec_family
-        coder = get_parameter_coder(family)
-        rounding = OUTPUT_ROUNDING[int(identity.mi_output_rounding_flag)]
-        key_format = key_format_name(identity.mi_key_picture_format_idc)
-
         t0 = time.perf_counter()
         try:
             base = decode_stream(bitstream, codec, self.base_decoder, expected_frames=len(parsed.pictures))
         except GfvcError as exc:
             raise DecoderError(f"base layer: {exc}") from None
-        base_rgb = from_base_layer(base.pictures, key_format)
-        t_base = time.perf_counter() - t0
+        base_rgb = from_base_layer(base.pictures, key_format_name(identity.mi_key_picture_format_idc))
+        return OpenedStream(bitstream, codec, parsed, identity, self._model, get_parameter_coder(family),
+                            OUTPUT_ROUNDING[int(identity.mi_output_rounding_flag)], base_rgb,
+                            time.perf_counter() - t0)
+
+    def decode(self, bitstream: bytes, codec: Optional[str] = None) -> DecodedSequence:
+        t_start = time.perf_counter()
+        opened = self.open_stream(bitstream, codec)
+        if any(isinstance(m.payload, ReferenceSelection) for p in opened.parsed.pictures for m in p.messages):
+            from .multi_reference import decode_multi_reference
+
+            return decode_multi_reference(self, opened, t_start)
+        codec, parsed, identity, model = opened.codec, opened.parsed, opened.identity, opened.model
+        coder, rounding, base_rgb, t_base = opened.coder, opened.rounding, opened.base_rgb, opened.t_base
 
         outputs: List[Optional[np.ndarray]] = []
         keys: List[int] = []
@@ -118,7 +158,9 @@ class GfvcDecoder:
         pending = _Pending()
         prepared = None
         expected_cnt = None
-        batch = self.synthesis_batch
+        # the encoder's batch, from the stream (an explicit one only for experiments: the output
+        # may then differ from the encoder's in the last bit and fail the picture hash)
+        batch = self.synthesis_batch or identity.mi_synthesis_batch_minus1 + 1
         residual = ResidualCoding(model, family, rounding) if residual_family(family) else None
 
         def flush() -> None:
@@ -166,15 +208,8 @@ class GfvcDecoder:
                 outputs.append(base_rgb[pic.index])    # a picture without GFV: output as decoded
                 continue
             for offset, msg in gfv:
-                if msg.gfv_id != identity.mi_gfv_id:
-                    raise DecoderError(f"GFV message with gfv_id {msg.gfv_id} at byte {offset}: the stream's model "
-                                       f"identity is for gfv_id {identity.mi_gfv_id}")
+                check_gfv_message(offset, msg, gfv, pic, identity)
                 if msg.gfv_base_picture_flag:
-                    if msg is not gfv[0][1]:
-                        raise DecoderError(f"base GFV message at byte {offset} is not the first of its access unit")
-                    if not pic.irap:
-                        raise DecoderError(f"base GFV message at byte {offset} belongs to a picture that is not "
-                                           "an IRAP picture")
                     flush()
                     keys.append(len(outputs))
                     key_base_pictures.append(pic.index)

@@ -53,6 +53,8 @@ class EncodedSequence:
     timings: Dict[str, float] = field(default_factory=dict)
     model: Optional[ModelKey] = None
     base_layer_commands: List[str] = field(default_factory=list)
+    delay: int = 0                          # structural delay in pictures (multi-reference coding)
+    decode_order: List[int] = field(default_factory=list)   # output indices in decoding order (when reordered)
 
     @property
     def md5_per_picture(self) -> List[str]:
@@ -124,12 +126,7 @@ class GfvcEncoder:
         refresh_at or None)."""
         s = self.settings
         batch = s.synthesis_batch
-        ref = to_model(key_rgb[None])
-        base_msg = writer.write(self.coder.to_message(analyse(self.model, s.family, ref, True), gfv_id=s.gfv_id,
-                                                      gfv_cnt=0, base=True))
-        ref_params = self.coder.from_message(base_msg.reconstructed)
-        with torch.no_grad():
-            prepared = self.model.prepare_reference(ref, ref_params)
+        base_msg, prepared = self.key_message(writer, key_rgb)
         if self.residual is not None:
             self.residual.start_segment()
         messages: List[Any] = [base_msg]      # generated pictures with a residual: [GFV, residual]
@@ -179,18 +176,43 @@ class GfvcEncoder:
         return np.stack(out), messages
 
     # ------------------------------------------------------------------ the sequence
+    def start_messages(self):
+        """(MessageWriter, the model-identity message written first)."""
+        s = self.settings
+        writer = MessageWriter()
+        return writer, writer.write(identity_of(self.model_key, s.gfv_id, s.output_rounding == "round",
+                                                KEY_FORMATS[s.key_format][0], s.synthesis_batch))
+
+    def code_key_picture(self, frame: np.ndarray, fps: float):
+        """(base-layer encoding, decoded RGB (1, H, W, 3)) of one key picture: intra at the key QP."""
+        s = self.settings
+        return self._code_base(frame[None], s.key_qp, "intra", fps)
+
+    def key_message(self, writer: MessageWriter, key_rgb: np.ndarray):
+        """(base GFV message, PreparedReference) of a decoded key picture (H, W, 3): parameters
+        analysed on the decoded picture, quantised; the reference prepared from the reconstruction."""
+        s = self.settings
+        ref = to_model(key_rgb[None])
+        base_msg = writer.write(self.coder.to_message(analyse(self.model, s.family, ref, True), gfv_id=s.gfv_id,
+                                                      gfv_cnt=0, base=True))
+        ref_params = self.coder.from_message(base_msg.reconstructed)
+        with torch.no_grad():
+            prepared = self.model.prepare_reference(ref, ref_params)
+        return base_msg, prepared
+
     def encode(self, frames: np.ndarray, fps: float = 25.0) -> EncodedSequence:
         s = self.settings
         frames = np.asarray(frames)
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) < 1:
             raise EncoderError(f"expected (N, H, W, 3) uint8 RGB frames, got {frames.dtype} {frames.shape}")
+        if s.is_multi_reference:
+            from .multi_reference import encode_multi_reference
+
+            return encode_multi_reference(self, frames, fps)
         n = len(frames)
         t_start = time.perf_counter()
         timings = {"base_layer": 0.0}
-        writer = MessageWriter()
-        identity = writer.write(identity_of(self.model_key, s.gfv_id, s.output_rounding == "round",
-                                           KEY_FORMATS[s.key_format][0]))
-        stream = StreamWriter(self.backend.codec)
+        writer, identity = self.start_messages()
         segments: List[tuple] = []            # (base stream, [PictureSei])
         recon: List[np.ndarray] = []
         keys: List[int] = []
@@ -209,7 +231,7 @@ class GfvcEncoder:
             elif s.carriage == "per_picture":
                 enc, decoded = self._code_base(np.repeat(frames[k:k + 1], end - k, axis=0), s.key_qp, lowdelay, fps)
             else:
-                enc, decoded = self._code_base(frames[k:k + 1], s.key_qp, "intra", fps)
+                enc, decoded = self.code_key_picture(frames[k], fps)
             timings["base_layer"] += time.perf_counter() - t0
             snapshot = writer.snapshot()
             while True:
@@ -246,20 +268,28 @@ class GfvcEncoder:
             segments.append((enc.bitstream, sei))
             recon.extend(pics)
             k = end
+        bitstream, rate = self.finish_stream(writer, identity, segments, recon, key_base_pictures)
+        timings["total"] = time.perf_counter() - t_start
+        return EncodedSequence(bitstream, self.backend.codec, np.stack(recon), keys, rate, timings,
+                               self.model_key, commands)
+
+    def finish_stream(self, writer: MessageWriter, identity: WrittenMessage, segments: List[tuple],
+                      recon: List[np.ndarray], key_base_pictures: List[int]):
+        """(bitstream, rate breakdown) of the segments [(base stream, [PictureSei])], with the model
+        identity and (``picture_hash`` sequence) the hash of ``recon`` (output order) in the first AU."""
+        s = self.settings
         if s.picture_hash == "sequence":
             # at the very start of the stream, beside the model identity: a stream cut short
             # anywhere after it still says how many output pictures it must yield
-            h = writer.write(PictureHash(0, n - 1, 0, picture_md5(recon)))
+            h = writer.write(PictureHash(0, len(recon) - 1, 0, picture_md5(recon)))
             segments[0][1][0].prefix.insert(0, [identity, h])
         else:
             segments[0][1][0].prefix.insert(0, [identity])
+        stream = StreamWriter(self.backend.codec)
         for base, sei in segments:
             stream.add_segment(base, sei)
         bitstream = stream.getvalue()
-        timings["total"] = time.perf_counter() - t_start
-        rate = rate_breakdown(bitstream, self.backend.codec, key_base_pictures)
-        return EncodedSequence(bitstream, self.backend.codec, np.stack(recon), keys, rate, timings,
-                               self.model_key, commands)
+        return bitstream, rate_breakdown(bitstream, self.backend.codec, key_base_pictures)
 
     def _entropy_coded_run(self, writer: MessageWriter, before_segment, base_msg: WrittenMessage,
                            params: List[Dict[str, torch.Tensor]]) -> List[WrittenMessage]:

@@ -1,10 +1,13 @@
-"""The GFVC codecs of the CTC harness: ``fomm``, ``cfte``, ``fv2v``, ``dac``, ``hdac``, ``rdac``,
-``rdac_plus`` (the last two with rate points over (key QP, residual rate level), see below).
+"""The GFVC codecs of the CTC harness: ``fomm``, ``cfte``, ``fv2v``, ``dac``, ``hdac``, ``mrdac``,
+``rdac``, ``rdac_plus`` (the last two with rate points over (key QP, residual rate level), see below).
 
 Each is the one encoder/decoder loop (gfvc.codec.encoder / decoder) with a family's settings.
 Rate points as JVET-AH0114: the key-picture QP 22/32/42/52 (key pictures are VVC intra
 pictures; the built-in base layer is vvenc), and for HDAC the base-layer QP 37/42/47/52 with
-the key picture at QP 22. ``encode`` and ``decode`` are separate steps so that a cross-check
+the key picture at QP 22. MRDAC's rate points are (key QP, reference interval) pairs written
+``"QP/INTERVAL"`` (the paper's sweep: 22/32/42/52 x 25/50/100/250); a plain QP keeps the
+configured ``reference.interval``. Its buffer strategy and delay are codec options
+(``reference.*``). ``encode`` and ``decode`` are separate steps so that a cross-check
 can decode in another process; ``code`` runs both and refuses a decoder output that differs
 from the encoder's reconstruction (MD5 per picture).
 
@@ -27,6 +30,8 @@ from .settings import GfvcSettings, settings_from_options
 
 CTC_KEY_QPS = (22, 32, 42, 52)
 CTC_HDAC_BL_QPS = (37, 42, 47, 52)
+CTC_MRDAC_INTERVALS = (25, 50, 100, 250)
+CTC_MRDAC_RATE_POINTS = tuple(f"{q}/{i}" for q in CTC_KEY_QPS for i in CTC_MRDAC_INTERVALS)
 #: the built-in base layer of the GFVC codecs: VVC (the CTC codes key pictures with VTM 22.2)
 DEFAULT_GFVC_BACKEND = "vvenc"
 
@@ -60,8 +65,6 @@ class GfvcSequenceCodec(SequenceCodec):
         # the files' content, not their paths, determines the result
         s["model_config"] = sha256_file(self.base.model_config)
         s["checkpoint"] = sha256_file(self.base.checkpoint)
-        if self.family not in ("rdac", "rdac_plus"):
-            s.pop("residual", None)       # only the residual codecs have these settings
         s["codec"] = self.name
         from ..baselayer import get_backend
 
@@ -94,8 +97,7 @@ class GfvcSequenceCodec(SequenceCodec):
         from .decoder import GfvcDecoder
 
         s = self.base
-        return GfvcDecoder(s.model_config, s.checkpoint, synthesis_batch=s.synthesis_batch,
-                           base_decoder=base_decoder or s.base_decoder).decode(bitstream)
+        return GfvcDecoder(s.model_config, s.checkpoint, base_decoder=base_decoder or s.base_decoder).decode(bitstream)
 
     def code(self, frames: np.ndarray, fps: float, rate_point: Any, workdir: Path) -> CodingResult:
         from .apps import reference_style_bytes
@@ -119,6 +121,9 @@ class GfvcSequenceCodec(SequenceCodec):
             "model_config_digest": enc.model.config_digest.hex() if enc.model else None,
             "checkpoint_sha256": enc.model.checkpoint_sha256 if enc.model else None,
         }
+        if enc.decode_order:
+            metadata["structural_delay_pictures"] = enc.delay
+            metadata["structural_delay_seconds"] = enc.delay / fps
         timings = {"encode": t1 - t0, "decode": t2 - t1}
         return CodingResult(enc.bitstream, dec.pictures, metadata, timings)
 
@@ -202,3 +207,40 @@ def _register_residual(family: str, rate_points):
 
 RdacCodec = _register_residual("rdac", RDAC_RATE_POINTS)
 RdacPlusCodec = _register_residual("rdac_plus", RDAC_PLUS_RATE_POINTS)
+
+
+def parse_mrdac_rate_point(rate_point: Any):
+    """(key QP, reference interval or None) of an MRDAC rate point: a QP, or "QP/INTERVAL"."""
+    if isinstance(rate_point, int) and not isinstance(rate_point, bool):
+        return rate_point, None
+    parts = rate_point.split("/") if isinstance(rate_point, str) else []
+    if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+        return int(parts[0]), int(parts[1])
+    raise ValueError(f"mrdac rate point {rate_point!r} must be a key QP or 'QP/INTERVAL' such as '22/25'")
+
+
+@register_codec("mrdac")
+class MrdacCodec(GfvcSequenceCodec):
+    """The MRDAC GFVC codec of the CTC harness: multi-reference coding, rate points (key QP, interval)."""
+
+    family = "mrdac"
+    name = "mrdac"
+    default_rate_points = CTC_MRDAC_RATE_POINTS
+
+    def rate_point_value(self, rate_point: Any):
+        return rate_point
+
+    def validate_rate_point(self, rate_point: Any) -> None:
+        qp, interval = parse_mrdac_rate_point(rate_point)
+        super().validate_rate_point(qp)
+        if interval is not None and interval < 1:
+            raise ValueError(f"mrdac rate point {rate_point!r}: the reference interval must be at least 1")
+
+    def settings_at(self, rate_point: Any) -> GfvcSettings:
+        self.validate_rate_point(rate_point)
+        qp, interval = parse_mrdac_rate_point(rate_point)
+        options = dict(self.options)
+        options["key_qp"] = qp
+        if interval is not None:
+            options["reference"] = dict(options.get("reference") or {}, interval=interval)
+        return codec_settings(self.family, options, f"codec {self.name}")

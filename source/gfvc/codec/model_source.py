@@ -65,9 +65,10 @@ def load_model(family: str, config_path: str | os.PathLike, checkpoint_path: str
     return model, key
 
 
-def identity_of(key: ModelKey, gfv_id: int, output_rounding: bool, key_format_idc: int) -> ModelIdentity:
+def identity_of(key: ModelKey, gfv_id: int, output_rounding: bool, key_format_idc: int,
+                synthesis_batch: int) -> ModelIdentity:
     return ModelIdentity(key.family, key.config_digest, bytes.fromhex(key.checkpoint_sha256)[:8], gfv_id,
-                         output_rounding, key_format_idc)
+                         output_rounding, key_format_idc, synthesis_batch - 1)
 
 
 def _candidates(paths: Iterable[Optional[str | os.PathLike]], suffixes: Sequence[str]) -> List[Path]:

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from ..errors import GfvcError
 from ..files import load_yaml_file, parse_yaml_text
 from .pictures import KEY_FORMATS, OUTPUT_ROUNDING
+from .reference_buffer import MULTI_REFERENCE_FAMILIES, ReferenceSettings
 
 FAMILIES = ("fomm", "cfte", "fv2v", "dac", "hdac", "mrdac", "rdac", "rdac_plus")
 CARRIAGES = ("sei_only", "per_picture")
@@ -78,13 +79,23 @@ class GfvcSettings:
     output_rounding: str = "truncate"
     synthesis_batch: int = 8
     gfv_id: int = 0
+    reference: ReferenceSettings = field(default_factory=ReferenceSettings)   # multi-reference coding
+
+    @property
+    def is_multi_reference(self) -> bool:
+        return self.family in MULTI_REFERENCE_FAMILIES
 
     @property
     def is_hdac(self) -> bool:
         return self.family == "hdac"
 
     def as_dict(self) -> Dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not self.is_multi_reference:
+            d.pop("reference")       # always 'single' there: the settings (and CTC digests) stay as before
+        if self.family not in ("rdac", "rdac_plus"):
+            d.pop("residual")        # only the residual codecs have these settings
+        return d
 
     def validate(self, source: str = "codec settings") -> "GfvcSettings":
         p: List[str] = []
@@ -125,6 +136,16 @@ class GfvcSettings:
         p += residual_problems(self.residual)
         if self.key_format == "gbr444" and self.backend == "vvenc":
             p.append("key_format gbr444 needs an RGB-capable base layer (x265, hm or vtm), not vvenc")
+        p += self.reference.problems(self.family)
+        if self.is_multi_reference:
+            if self.carriage != "sei_only":
+                p.append(f"{self.family} codes key pictures only: carriage must be sei_only")
+            if self.key_period:
+                p.append(f"{self.family} places key pictures by reference.interval: key_period must be 0")
+            if self.refresh.threshold:
+                p.append(f"{self.family} has no adaptive refresh: set refresh.threshold to 0")
+            if self.parameter_payload != "gfv":
+                p.append(f"{self.family} sends one GFV message per generated picture: parameter_payload must be gfv")
         if p:
             raise CodecSettingsError(p, source)
         return self
@@ -192,18 +213,20 @@ def settings_from_options(options: Mapping[str, Any], source: str = "codec setti
             raise CodecSettingsError([f"family {data['family']!r} does not match codec {family!r}"], source)
         data["family"] = family
     problems = [f"unknown setting {k!r}" for k in data if k not in known]
-    groups = {}
-    for name, cls in (("refresh", RefreshSettings), ("residual", ResidualSettings)):
-        group = data.pop(name, None) or {}
-        if not isinstance(group, Mapping):
-            problems.append(f"{name} must be a mapping ({', '.join(f.name for f in dataclasses.fields(cls))})")
-            group = {}
-        gknown = {f.name for f in dataclasses.fields(cls)}
-        problems += [f"unknown setting '{name}.{k}'" for k in group if k not in gknown]
-        groups[name] = cls(**{k: v for k, v in group.items() if k in gknown})
+    nested = {}
+    for name, cls in (("refresh", RefreshSettings), ("reference", ReferenceSettings),
+                      ("residual", ResidualSettings)):
+        value = data.pop(name, None) or {}
+        if not isinstance(value, Mapping):
+            fields = ", ".join(f.name for f in dataclasses.fields(cls))
+            problems.append(f"{name} must be a mapping ({fields})")
+            value = {}
+        sub_known = {f.name for f in dataclasses.fields(cls)}
+        problems += [f"unknown setting '{name}.{k}'" for k in value if k not in sub_known]
+        nested[name] = cls(**dict(value))
     if problems:
         raise CodecSettingsError(problems, source)
-    settings = GfvcSettings(**{k: v for k, v in data.items() if k in known}, **groups)
+    settings = GfvcSettings(**{k: v for k, v in data.items() if k in known}, **nested)
     for name in ("model_config", "checkpoint"):
         value = getattr(settings, name)
         if value is not None:

@@ -81,6 +81,32 @@ def cells_csv(plan: Plan, records: list[dict[str, Any] | None], run_dir: Path) -
     return buf.getvalue().encode()
 
 
+#: rate-breakdown columns of rates.csv (gfvc.codec.stream.RATE_CATEGORIES; anchors report base_layer)
+RATE_COLUMNS = ("key_picture_vcl", "base_layer_vcl", "parameter_sets", "gfv_sei", "entropy_coded_parameters",
+                "gfve_sei", "reference_selection", "residual", "model_identity", "picture_hash", "other_sei",
+                "sei_framing", "base_layer")
+
+
+def rates_csv(plan: Plan, records: list[dict[str, Any] | None]) -> bytes:
+    """Per finished cell: kbps from the file size, the reference-style kbps as the public GFVC
+    tools count it (key pictures + parameters, no SEI framing or project payloads), and the rate
+    breakdown in bytes (columns sum to ``bytes``)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["sequence", "codec", "rate_point", "bytes", "kbps", "reference_style_bytes",
+                "reference_style_kbps", *RATE_COLUMNS])
+    for t, rec in zip(plan.tasks, records):
+        if not rec:
+            continue
+        meta = rec.get("codec_metadata") or {}
+        breakdown = meta.get("rate_breakdown") if isinstance(meta.get("rate_breakdown"), dict) else {}
+        ref = meta.get("reference_style_bytes", rec["bytes"])
+        seconds = rec["frames"] / rec["fps"]
+        w.writerow([t.sequence, t.codec_label, t.rate_point, rec["bytes"], f"{rec['kbps']:.4f}", ref,
+                    f"{ref * 8 / 1000 / seconds:.4f}", *[breakdown.get(c, "") for c in RATE_COLUMNS]])
+    return buf.getvalue().encode()
+
+
 def write_run_tables(plan: Plan, records: list[dict[str, Any] | None], run_dir: Path,
                      report: bool = True) -> dict[str, str]:
     """Write results/ (table, provenance, cell index) and, when asked, report/; -> written paths."""
@@ -95,6 +121,8 @@ def write_run_tables(plan: Plan, records: list[dict[str, Any] | None], run_dir: 
     written["provenance"] = str(prov_path)
     atomic_write_bytes(run_dir / "results" / "cells.csv", cells_csv(plan, records, run_dir))
     written["cell index"] = str(run_dir / "results" / "cells.csv")
+    atomic_write_bytes(run_dir / "results" / "rates.csv", rates_csv(plan, records))
+    written["rates"] = str(run_dir / "results" / "rates.csv")
     if report and not plan.config.bdrate_anchors:
         written["report"] = "none (no BD-rate anchors in this run)"
     if report and plan.config.bdrate_anchors and len(table):

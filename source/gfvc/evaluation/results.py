@@ -35,7 +35,7 @@ MAX_NAME_CHARS = 200
 #: a results.csv is read whole; this bounds it (about 300,000 rows)
 MAX_RESULTS_BYTES = 64 << 20
 #: provenance records are small trees; deeper nesting is refused before anything walks it
-MAX_PROVENANCE_DEPTH = 32
+MAX_PROVENANCE_DEPTH = 64
 
 CLASS_BY_PREFIX = {"VOXCELEB_": "VoxCeleb", "CFVQA_": "CFVQA"}
 ALL_CLASSES = "All"

@@ -12,6 +12,7 @@ from .output import UINT8_MODES, to_uint8
 from .registry import (CODEC_FAMILIES, available_families, build_model, family_of_codec, get_family,
                        load_model, read_model_params, register_family)
 
-__all__ = ["FaceModel", "ModelConfigError", "PreparedReference", "UINT8_MODES", "to_uint8", "CheckpointError", "load_checkpoint", "read_checkpoint",
+__all__ = ["FaceModel", "ModelConfigError", "PreparedReference", "UINT8_MODES", "to_uint8",
+           "CheckpointError", "load_checkpoint", "read_checkpoint",
            "CODEC_FAMILIES", "available_families", "build_model", "family_of_codec", "get_family",
            "load_model", "read_model_params", "register_family"]

@@ -11,9 +11,9 @@ current picture, :meth:`GeneratorRDAC.deform_residual`). Each coder is a mean-sc
 a level, ``q_value`` in [0, 1] interpolates towards the next one), entropy-coded with the
 CompressAI-compatible rANS coder of :mod:`gfvc.coding` (the byte strings equal the reference's).
 
-RDAC+ (``rdac_plus``): the public software's ``RDAC+_utils.py`` loads the very same GeneratorRDAC
-and keypoint detector; it differs only in how the coder is driven, so the codec name maps to this
-family (see doc/models.md).
+RDAC+ (``rdac_plus``) is NOT this network driven differently: its paper (conditional residual
+coders, a motion-compensated temporal residual at half resolution, a refinement network) is
+built as its own family in :mod:`gfvc.models.rdac_plus`, which imports this module's pieces.
 
 Reference behaviours reproduced on purpose (they change numbers, not just style):
 * ``ResidualCoder.forward`` reports ``total_bpp`` divided by B * C * H of the input (the reference

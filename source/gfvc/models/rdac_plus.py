@@ -176,6 +176,10 @@ class ConditionalResidualCoder(ResidualCoder):
                 or not all(isinstance(s, (bytes, bytearray)) for s in strings):
             raise EntropyCodingError("residual strings must be [y_string, z_string] (two byte strings)")
         self._check_rate(rate_idx)
+        expected = tuple(int(size) // self.picture_multiple for size in cond.shape[-2:])
+        if tuple(shape) != expected or cond.dim() != 4 or cond.shape[1] != self.cond_channels:
+            raise EntropyCodingError(f"hyper-latent size {tuple(shape)} does not fit a condition of shape "
+                                     f"{list(cond.shape)} (expected {expected})")
         z_hat = self.entropy_bottleneck.decompress([bytes(strings[1])], shape)
         indexes, means = self.entropy_parameters(z_hat, rate_idx)
         y_hat = self.gaussian_conditional.decompress([bytes(strings[0])], indexes, means=means)

@@ -8,6 +8,11 @@ times, interleaved within each repetition:
   in the public GFVC decoder);
 * ``prepared bN``: ``prepare_reference`` once, then ``synthesise_prepared(..., synthesis_batch=N)``.
 
+Each run records wall seconds and the process's CPU seconds (``time.process_time``, all threads): on a
+shared machine the wall time follows the load, the CPU time much less.
+
+* ``prepared bN channels_last``: the same after ``FaceModel.set_channels_last(True)`` (``--modes``).
+
 It then reports whether the pictures are bit-identical between repetitions, between batch sizes and
 against the reference way, and (``--variants``) with ``torch.inference_mode``, channels-last weights
 and activations, and one thread instead of ``--threads``. Prints Markdown (``--json`` for JSON).
@@ -28,7 +33,9 @@ from .official import official_model_params
 from .registry import build_model
 
 MODES = ("reference", "prepared b1", "prepared b4", "prepared b8")
-FRAMES_PER_MODE = {"reference": 4, "prepared b1": 4, "prepared b4": 8, "prepared b8": 8}
+CHANNELS_LAST_MODES = ("prepared b1 channels_last", "prepared b4 channels_last")
+FRAMES_PER_MODE = {"reference": 4, "prepared b1": 4, "prepared b4": 4, "prepared b8": 8,
+                   "prepared b1 channels_last": 4, "prepared b4 channels_last": 4}
 
 
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -39,7 +46,8 @@ def _side(family: str, pictures: torch.Tensor) -> dict:
     return {"base_layer": pictures} if family == "hdac" else {}
 
 
-def measure(family: str, repeats: int = 2, size: int = 256, variants: bool = False, threads: int = 2) -> dict:
+def measure(family: str, repeats: int = 2, size: int = 256, variants: bool = False, threads: int = 2,
+            modes: Sequence[str] = MODES) -> dict:
     torch.set_num_threads(threads)
     model = build_model(family, official_model_params(family)).eval()
     pictures = torch.cat(synthetic_pictures(9, size, size))
@@ -56,33 +64,41 @@ def measure(family: str, repeats: int = 2, size: int = 256, variants: bool = Fal
         params, side = first(FRAMES_PER_MODE[mode])
         if mode == "reference":
             with torch.no_grad():
-                return torch.cat([model.synthesise(reference, reference_params, {k: v[i:i + 1] for k, v in params.items()},
+                return torch.cat([model.synthesise(reference, reference_params,
+                                                   {k: v[i:i + 1] for k, v in params.items()},
                                                    **{k: v[i:i + 1] for k, v in side.items()})
                                   for i in range(FRAMES_PER_MODE[mode])])
-        prepared = model.prepare_reference(reference, reference_params)
-        return model.synthesise_prepared(prepared, params, synthesis_batch=int(mode.split("b")[-1]), **side)
+        model.set_channels_last(mode.endswith("channels_last"))
+        try:
+            prepared = model.prepare_reference(reference, reference_params)
+            return model.synthesise_prepared(prepared, params, synthesis_batch=int(mode.split()[1][1:]), **side)
+        finally:
+            model.set_channels_last(False)
 
-    timings: dict[str, list[float]] = {m: [] for m in MODES}
-    outputs: dict[str, list[torch.Tensor]] = {m: [] for m in MODES}
+    timings: dict[str, list[float]] = {m: [] for m in modes}
+    cpu: dict[str, list[float]] = {m: [] for m in modes}
+    outputs: dict[str, list[torch.Tensor]] = {m: [] for m in modes}
     load = []
     for _ in range(repeats):
-        for mode in MODES:
-            start = time.perf_counter()
+        for mode in modes:
+            start, start_cpu = time.perf_counter(), time.process_time()
             outputs[mode].append(run(mode))
             timings[mode].append(time.perf_counter() - start)
+            cpu[mode].append(time.process_time() - start_cpu)
             load.append(_load_average())
     rows = [{"family": family, "mode": m, "frames": FRAMES_PER_MODE[m], "seconds": timings[m],
-             "frames_per_second": [FRAMES_PER_MODE[m] / t for t in timings[m]]} for m in MODES]
+             "frames_per_second": [FRAMES_PER_MODE[m] / t for t in timings[m]],
+             "cpu_seconds_per_frame": [c / FRAMES_PER_MODE[m] for c in cpu[m]]} for m in modes]
     checks = {f"{m}: repetitions bit-identical": all(torch.equal(o, outputs[m][0]) for o in outputs[m])
-              for m in MODES}
-    base = outputs["prepared b1"][0][:4]
-    for m in MODES:
-        if m != "prepared b1":
+              for m in modes}
+    base = outputs["prepared b1"][0][:4] if "prepared b1" in outputs else None
+    for m in modes:
+        if m != "prepared b1" and base is not None:
             other = outputs[m][0][:4]
             checks[f"{m} vs prepared b1: bit-identical"] = torch.equal(other, base)
             checks[f"{m} vs prepared b1: max abs diff"] = _max_diff(other, base)
     if variants:
-        checks.update(_variants(model, reference, reference_params, first(4), outputs["prepared b4"][0][:4], threads))
+        checks.update(_variants(model, reference, reference_params, first(4), run("prepared b4")[:4], threads))
     return {"rows": rows, "checks": checks, "load_average": load}
 
 
@@ -101,16 +117,14 @@ def _variants(model, reference, reference_params, first4, expected: torch.Tensor
     torch.set_num_threads(threads)
     checks["1 thread b4 vs %d threads b4: bit-identical" % threads] = torch.equal(out, expected)
     checks["1 thread b4 vs %d threads b4: max abs diff" % threads] = _max_diff(out, expected)
-    model.to(memory_format=torch.channels_last)
-    last_ref = reference.contiguous(memory_format=torch.channels_last)
-    last_side = {k: v.contiguous(memory_format=torch.channels_last) for k, v in side.items()}
+    model.set_channels_last(True)
     runs, seconds = [], []
     for _ in range(2):
-        prepared = model.prepare_reference(last_ref, reference_params)
+        prepared = model.prepare_reference(reference, reference_params)
         start = time.perf_counter()
-        runs.append(model.synthesise_prepared(prepared, params, synthesis_batch=4, **last_side))
+        runs.append(model.synthesise_prepared(prepared, params, synthesis_batch=4, **side))
         seconds.append(time.perf_counter() - start)
-    model.to(memory_format=torch.contiguous_format)
+    model.set_channels_last(False)
     checks["channels_last b4: seconds"] = seconds
     checks["channels_last b4: two runs bit-identical"] = torch.equal(runs[0], runs[1])
     checks["channels_last b4 vs contiguous b4: bit-identical"] = torch.equal(runs[0], expected)
@@ -127,11 +141,11 @@ def _load_average() -> float | None:
 
 
 def format_markdown(results: Sequence[dict]) -> str:
-    lines = ["| model | mode | frames per call | run 1: s | run 1: frames/s | run 2: s | run 2: frames/s |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| model | mode | frames | per run: wall s, frames/s, CPU s/frame |", "|---|---|---:|---|"]
     for result in results:
         for r in result["rows"]:
-            cells = " | ".join(f"{s:.2f} | {f:.3f}" for s, f in zip(r["seconds"], r["frames_per_second"]))
+            cells = "; ".join(f"{s:.2f} s, {f:.3f} f/s, {c:.2f} CPU s/f" for s, f, c
+                              in zip(r["seconds"], r["frames_per_second"], r["cpu_seconds_per_frame"]))
             lines.append(f"| {r['family'].upper()} | {r['mode']} | {r['frames']} | {cells} |")
     for result in results:
         family = result["rows"][0]["family"].upper()
@@ -152,11 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--variants", action="store_true",
                         help="also check inference_mode, channels_last and 1 thread (first family only)")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES + CHANNELS_LAST_MODES),
+                        help="modes to time, interleaved (default: %(default)s)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.threads < 1 or args.repeats < 1 or args.size < 128:
         parser.error("threads and repeats must be >= 1, size >= 128")
-    results = [measure(family, args.repeats, args.size, args.variants and i == 0, args.threads)
+    results = [measure(family, args.repeats, args.size, args.variants and i == 0, args.threads, args.modes)
                for i, family in enumerate(args.family)]
     print(json.dumps(results, indent=1) if args.json else format_markdown(results))
     return 0

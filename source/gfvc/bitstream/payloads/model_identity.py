@@ -18,6 +18,7 @@ DIGEST_BYTES = 8
 #: mi_key_picture_format_idc -> how a decoded base picture becomes the RGB picture the model sees:
 #: YUV 4:2:0 with one of gfvc.io's colour matrices, or GBR 4:4:4 coded directly
 KEY_PICTURE_FORMATS = ("yuv420_bt601_limited", "yuv420_bt709_full", "gbr444")
+MAX_SYNTHESIS_BATCH_MINUS1 = 255
 
 
 def config_digest(config: Mapping[str, Any]) -> bytes:
@@ -38,6 +39,7 @@ class ModelIdentity:
     mi_gfv_id: int = 0
     mi_output_rounding_flag: bool = False      # 0: 8-bit output by truncation (x*255), 1: by rounding
     mi_key_picture_format_idc: int = 0         # KEY_PICTURE_FORMATS index: how base pictures become RGB
+    mi_synthesis_batch_minus1: int = 7         # generated pictures per synthesis call, minus 1
 
     def verify(self, codec_family: str, config_digest_: bytes, checkpoint_sha256: bytes) -> None:
         """Raise ModelIdentityMismatch unless the decoder's model is the one the stream names.
@@ -68,5 +70,8 @@ def gfvc_model_identity(rw, m: ModelIdentity, context=None) -> ModelIdentity:
     m.mi_key_picture_format_idc = rw.u("mi_key_picture_format_idc", 3, m.mi_key_picture_format_idc)
     rw.check(m.mi_key_picture_format_idc < len(KEY_PICTURE_FORMATS),
              f"mi_key_picture_format_idc {m.mi_key_picture_format_idc} is reserved")
+    m.mi_synthesis_batch_minus1 = rw.ue("mi_synthesis_batch_minus1", m.mi_synthesis_batch_minus1)
+    rw.check(m.mi_synthesis_batch_minus1 <= MAX_SYNTHESIS_BATCH_MINUS1,
+             f"mi_synthesis_batch_minus1 {m.mi_synthesis_batch_minus1} is out of range 0..{MAX_SYNTHESIS_BATCH_MINUS1}")
     rw.align_zero("mi_alignment_zero_bit")
     return m

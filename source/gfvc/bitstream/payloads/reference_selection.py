@@ -43,12 +43,14 @@ class ReferenceSelection:
     rs_insert_ref_id: Optional[int] = None        # rs_insert_flag = this is not None
     rs_evict_ref_id: List[int] = field(default_factory=list)
     rs_generated_pictures: List[GeneratedPictureReferences] = field(default_factory=list)
+    rs_insert_display_delta: int = 0              # display order of the inserted picture (with rs_insert_flag)
 
 
 def gfvc_reference_selection(rw, m: ReferenceSelection, context=None) -> ReferenceSelection:
     m.rs_gfv_id = rw.ue("rs_gfv_id", m.rs_gfv_id)
     if rw.flag("rs_insert_flag", m.rs_insert_ref_id is not None):
         m.rs_insert_ref_id = rw.ue("rs_insert_ref_id", m.rs_insert_ref_id)
+        m.rs_insert_display_delta = rw.ue("rs_insert_display_delta", m.rs_insert_display_delta)
     evictions = rw.ue("rs_num_evictions", len(m.rs_evict_ref_id))
     rw.check_count("rs_num_evictions", evictions, 1, "evictions")
     evict = []
