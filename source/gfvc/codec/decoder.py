@@ -150,6 +150,7 @@ class GfvcDecoder:
             return decode_multi_reference(self, opened, t_start)
         codec, parsed, identity, model = opened.codec, opened.parsed, opened.identity, opened.model
         coder, rounding, base_rgb, t_base = opened.coder, opened.rounding, opened.base_rgb, opened.t_base
+        family = identity.mi_codec_family
 
         outputs: List[Optional[np.ndarray]] = []
         keys: List[int] = []

@@ -223,10 +223,11 @@ def settings_from_options(options: Mapping[str, Any], source: str = "codec setti
             value = {}
         sub_known = {f.name for f in dataclasses.fields(cls)}
         problems += [f"unknown setting '{name}.{k}'" for k in value if k not in sub_known]
-        nested[name] = cls(**dict(value))
+        nested[name] = (cls, dict(value))
     if problems:
         raise CodecSettingsError(problems, source)
-    settings = GfvcSettings(**{k: v for k, v in data.items() if k in known}, **nested)
+    settings = GfvcSettings(**{k: v for k, v in data.items() if k in known},
+                            **{name: cls(**value) for name, (cls, value) in nested.items()})
     for name in ("model_config", "checkpoint"):
         value = getattr(settings, name)
         if value is not None:
