@@ -18,7 +18,7 @@ from gfvc.io.sequence import read_rgb
 from gfvc.models import load_model
 
 FAMILIES = ["fomm", "cfte", "fv2v", "dac", "hdac", "mrdac", "rdac"]
-DEFAULT_P = {"fomm": 6, "dac": 6, "hdac": 6, "mrdac": 6, "rdac": 6, "cfte": 2, "fv2v": 8}
+DEFAULT_P = {"fomm": 6, "dac": 6, "hdac": 6, "mrdac": 6, "rdac": 6, "rdac_plus": 6, "cfte": 2, "fv2v": 8}
 NUM_PICTURES = 12
 CLIP = "BUILTIN_FRANCK_001_256x256_25_8bit_444.rgb"
 
@@ -240,8 +240,8 @@ def test_message_of_another_family_is_refused():
 
 
 def test_every_family_is_registered():
-    assert sorted(PARAMETER_CODERS) == sorted(FAMILIES)
-    for family in FAMILIES:
+    assert sorted(PARAMETER_CODERS) == sorted(FAMILIES + ["rdac_plus"])    # RDAC+: RDAC's keypoints
+    for family in PARAMETER_CODERS:
         s = get_parameter_coder(family).settings()
         assert s["family"] == family and s["precision"] == DEFAULT_P[family]
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gfvc.codec.residual_benchmark import SMALL_RDAC_PLUS
 from gfvc.coding.errors import EntropyCodingError
 from gfvc.io.sequence import read_rgb
 from gfvc.models import ModelConfigError, build_model, family_of_codec, get_family, read_model_params
@@ -22,18 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PAPER_CONFIG = REPO_ROOT / "cfg" / "models" / "rdac_plus-256.yaml"
 
 #: a reduced configuration for 64x64 pictures (latent 8 x 8 for both coders, as at 256x256)
-SMALL = {
-    "common_params": {"num_kp": 4, "num_channels": 3, "estimate_jacobian": False},
-    "kp_detector_params": {"temperature": 0.1, "block_expansion": 8, "max_features": 32, "scale_factor": 0.25,
-                           "num_blocks": 3, "quantize": False},
-    "generator_params": {"block_expansion": 8, "max_features": 32, "num_down_blocks": 2,
-                         "num_bottleneck_blocks": 1, "estimate_occlusion_map": True,
-                         "dense_motion_params": {"block_expansion": 8, "max_features": 32, "num_blocks": 3,
-                                                 "scale_factor": 0.25}},
-    "residual_coder_params": {"hidden_features": 16, "latent_features": 8, "condition_features": 8, "levels": 5,
-                              "spatial_intermediate_layers": 1, "temporal_intermediate_layers": 0},
-    "refinement_params": {"block_expansion": 8, "num_blocks": 2, "max_features": 16},
-}
+SMALL = SMALL_RDAC_PLUS
 SIZE = 64
 
 

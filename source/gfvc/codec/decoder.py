@@ -24,11 +24,13 @@ import numpy as np
 import torch
 
 from ..baselayer.decoders import decode_stream
-from ..bitstream import EntropyCodedParameters, GfvMessage, ModelIdentity, PictureHash, ReferenceSelection, picture_md5
+from ..bitstream import (EntropyCodedParameters, GfvMessage, ModelIdentity, PictureHash, ReferenceSelection,
+                         Residual, picture_md5)
 from ..errors import GfvcError
 from .encoder import synthesise
 from .model_source import ModelKey, find_model
 from .pictures import OUTPUT_ROUNDING, from_base_layer, key_format_name, to_model, to_uint8
+from .residual import ResidualCoding, ResidualError, residual_family
 from .stream import ParsedStream, rate_breakdown, read_stream
 
 
@@ -99,6 +101,8 @@ class _Pending:
         self.params: List[Dict[str, torch.Tensor]] = []
         self.drive: List[Optional[np.ndarray]] = []
         self.slots: List[int] = []
+        self.cnts: List[int] = []
+        self.residuals: Dict[int, Residual] = {}     # gfv_cnt -> its residual message (this segment)
 
 
 class GfvcDecoder:
@@ -146,6 +150,7 @@ class GfvcDecoder:
             return decode_multi_reference(self, opened, t_start)
         codec, parsed, identity, model = opened.codec, opened.parsed, opened.identity, opened.model
         coder, rounding, base_rgb, t_base = opened.coder, opened.rounding, opened.base_rgb, opened.t_base
+        family = identity.mi_codec_family
 
         outputs: List[Optional[np.ndarray]] = []
         keys: List[int] = []
@@ -157,6 +162,7 @@ class GfvcDecoder:
         # the encoder's batch, from the stream (an explicit one only for experiments: the output
         # may then differ from the encoder's in the last bit and fail the picture hash)
         batch = self.synthesis_batch or identity.mi_synthesis_batch_minus1 + 1
+        residual = ResidualCoding(model, family, rounding) if residual_family(family) else None
 
         def flush() -> None:
             if not pending.params:
@@ -169,12 +175,22 @@ class GfvcDecoder:
                     if any(d is None for d in drives):
                         raise DecoderError("a batch mixes pictures with and without drive pictures")
                     drive = to_model(np.stack(drives))
-                out = to_uint8(synthesise(model, prepared, params, batch, drive), rounding)
+                predictions = synthesise(model, prepared, params, batch, drive)
+                if residual is None:
+                    out = to_uint8(predictions, rounding)
+                else:
+                    try:
+                        out = [residual.decode_picture(predictions[i:i + 1], p, pending.residuals.get(cnt))
+                               for i, (p, cnt) in enumerate(zip(params, pending.cnts[lo:lo + batch]))]
+                    except ResidualError as exc:
+                        raise DecoderError(str(exc)) from None
                 for slot, pic in zip(pending.slots[lo:lo + batch], out):
                     outputs[slot] = pic
             pending.params.clear()
             pending.drive.clear()
             pending.slots.clear()
+            pending.cnts.clear()
+            pending.residuals.clear()
 
         for pic in parsed.pictures:
             gfv = []
@@ -184,6 +200,10 @@ class GfvcDecoder:
                 elif isinstance(m.payload, EntropyCodedParameters):
                     gfv.extend((m.offset, g) for g in m.payload.pictures)
             hashes.extend(m.payload for m in pic.messages if isinstance(m.payload, PictureHash))
+            res_msgs = [(m.offset, m.payload) for m in pic.messages if isinstance(m.payload, Residual)]
+            if res_msgs and residual is None:
+                raise DecoderError(f"residual message at byte {res_msgs[0][0]}: the stream's family {family} "
+                                   "codes no residual")
             if not gfv:
                 flush()
                 outputs.append(base_rgb[pic.index])    # a picture without GFV: output as decoded
@@ -200,6 +220,8 @@ class GfvcDecoder:
                     with torch.no_grad():
                         prepared = model.prepare_reference(to_model(key[None]), ref_params)
                     expected_cnt = 1
+                    if residual is not None:
+                        residual.start_segment()
                     continue
                 if prepared is None:
                     raise DecoderError(f"GFV message at byte {offset} comes before any base picture message")
@@ -210,7 +232,16 @@ class GfvcDecoder:
                 pending.params.append(coder.from_message(msg))
                 pending.drive.append(base_rgb[pic.index] if msg.gfv_drive_picture_fusion_flag else None)
                 pending.slots.append(len(outputs))
+                pending.cnts.append(msg.gfv_cnt)
                 outputs.append(None)
+            for offset, res in res_msgs:
+                if res.res_gfv_id != identity.mi_gfv_id or res.res_gfv_cnt not in pending.cnts:
+                    raise DecoderError(f"residual message at byte {offset} (gfv_id {res.res_gfv_id}, gfv_cnt "
+                                       f"{res.res_gfv_cnt}) follows no generated picture of its key picture")
+                if res.res_gfv_cnt in pending.residuals:
+                    raise DecoderError(f"residual message at byte {offset}: a second residual for gfv_cnt "
+                                       f"{res.res_gfv_cnt}")
+                pending.residuals[res.res_gfv_cnt] = res
         flush()
         pictures = np.stack(outputs)
         checked = self._check_hashes(hashes, pictures)

@@ -34,6 +34,7 @@ from ..bitstream import EntropyCodedParameters, GfvMessage, PictureHash, picture
 from ..errors import GfvcError
 from .model_source import ModelKey, identity_of, load_model
 from .pictures import KEY_FORMATS, from_base_layer, to_base_layer, to_model, to_uint8
+from .residual import residual_coding
 from .settings import GfvcSettings
 from .stream import MessageWriter, PictureSei, StreamWriter, WrittenMessage, pack, rate_breakdown
 
@@ -106,6 +107,7 @@ class GfvcEncoder:
         opts = {} if settings.preset is None else {"preset": settings.preset}
         self.backend = get_backend(settings.backend, decoder=settings.base_decoder, **opts) \
             if settings.backend in ("x265", "vvenc") else get_backend(settings.backend)
+        self.residual = residual_coding(self.model, settings)
 
     # ------------------------------------------------------------------ base layer
     def _code_base(self, pictures: np.ndarray, qp: int, structure: str, fps: float,
@@ -125,7 +127,9 @@ class GfvcEncoder:
         s = self.settings
         batch = s.synthesis_batch
         base_msg, prepared = self.key_message(writer, key_rgb)
-        messages: List[WrittenMessage] = [base_msg]
+        if self.residual is not None:
+            self.residual.start_segment()
+        messages: List[Any] = [base_msg]      # generated pictures with a residual: [GFV, residual]
         pictures: List[np.ndarray] = [key_rgb]
         recon_params: List[Dict[str, torch.Tensor]] = []
         window: deque = deque(maxlen=s.refresh.window)
@@ -142,18 +146,34 @@ class GfvcEncoder:
                     drive_picture_fusion=drive_rgb is not None)))
             params = [self.coder.from_message(m.reconstructed) for m in written]
             drive = None if drive_rgb is None else to_model(drive_rgb[t - k - 1:stop - k - 1])
-            out = to_uint8(synthesise(self.model, prepared, params, batch, drive), s.output_rounding)
+            predictions = synthesise(self.model, prepared, params, batch, drive)
+            if self.residual is None:
+                out, residuals = to_uint8(predictions, s.output_rounding), [None] * (stop - t)
+            else:
+                out, residuals = self._code_residuals(writer, predictions, frames[t:stop], params, t - k)
             for i in range(stop - t):
                 if allow_refresh and s.refresh.threshold > 0:
                     window.append(psnr(out[i], frames[t + i]))
                     if len(window) == window.maxlen and float(np.mean(window)) < s.refresh.threshold:
                         writer.restore(snapshots[i])
                         return messages, pictures, recon_params, t + i
-                messages.append(written[i])
+                messages.append(written[i] if residuals[i] is None else [written[i], residuals[i]])
                 pictures.append(out[i])
                 recon_params.append(params[i])
             t = stop
         return messages, pictures, recon_params, None
+
+    def _code_residuals(self, writer: MessageWriter, predictions: torch.Tensor, originals: np.ndarray,
+                        params: List[Dict[str, torch.Tensor]], first_cnt: int):
+        """Output pictures and gfvc_residual messages (None when residual coding is off) of a batch
+        of generated pictures, in order (gfv_cnt first_cnt, first_cnt + 1, ...)."""
+        out, messages = [], []
+        for i, original in enumerate(originals):
+            picture, payload, _ = self.residual.encode_picture(predictions[i:i + 1], original, params[i],
+                                                              self.settings.gfv_id, first_cnt + i)
+            out.append(picture)
+            messages.append(None if payload is None else writer.write(payload))
+        return np.stack(out), messages
 
     # ------------------------------------------------------------------ the sequence
     def start_messages(self):
@@ -233,12 +253,13 @@ class GfvcEncoder:
             if refresh_at is not None:
                 end = refresh_at
             if s.parameter_payload == "entropy_coded" and len(msgs) > 1:
-                msgs = self._entropy_coded_run(writer, snapshot, msgs[0], params)
+                residuals = [m[1] for m in msgs[1:] if isinstance(m, list)]
+                msgs = self._entropy_coded_run(writer, snapshot, msgs[0], params) + residuals
             commands.append(enc.command)
             keys.append(len(recon))
             key_base_pictures.append(base_pictures)
             if s.carriage == "per_picture":
-                sei = [PictureSei(suffix=[[m]]) for m in msgs]
+                sei = [PictureSei(suffix=[m if isinstance(m, list) else [m]]) for m in msgs]
             else:
                 sei = [PictureSei(suffix=pack(msgs, s.messages_per_nal))]
             if s.picture_hash == "picture":

@@ -1,4 +1,5 @@
-"""The GFVC codecs of the CTC harness: ``fomm``, ``cfte``, ``fv2v``, ``dac``, ``hdac``, ``mrdac``.
+"""The GFVC codecs of the CTC harness: ``fomm``, ``cfte``, ``fv2v``, ``dac``, ``hdac``, ``mrdac``,
+``rdac``, ``rdac_plus`` (the last two with rate points over (key QP, residual rate level), see below).
 
 Each is the one encoder/decoder loop (gfvc.codec.encoder / decoder) with a family's settings.
 Rate points as JVET-AH0114: the key-picture QP 22/32/42/52 (key pictures are VVC intra
@@ -77,7 +78,8 @@ class GfvcSequenceCodec(SequenceCodec):
         qp_max = 51 if self.base.backend in ("x265", "hm") else 63
         check_qp(rate_point, qp_max, f"{self.name} {self.rate_point_setting()}")
 
-    def rate_point_value(self, rate_point: Any):
+    def rate_point_value(self, rate_point: Any) -> Any:
+        """The rate point as the results record it (JSON)."""
         return int(rate_point)
 
     def settings_at(self, rate_point: Any) -> GfvcSettings:
@@ -139,6 +141,72 @@ CfteCodec = _register("cfte")
 Fv2vCodec = _register("fv2v")
 DacCodec = _register("dac")
 HdacCodec = _register("hdac", CTC_HDAC_BL_QPS)
+
+
+#: RDAC / RDAC+ rate points: (key QP, residual rate level), from animation only ("off": no residual
+#: coding, no residual messages) upward through the rate levels (RDAC 7, RDAC+ 5)
+RDAC_RATE_POINTS = ("42/off", "42/0", "42/2", "32/4", "22/6")
+RDAC_PLUS_RATE_POINTS = ("42/off", "42/0", "42/2", "32/3", "22/4")
+RESIDUAL_OFF = ("off", "none", None)
+
+
+class ResidualSequenceCodec(GfvcSequenceCodec):
+    """RDAC / RDAC+: a rate point is the key QP (the codec's residual settings) or a pair (key QP,
+    residual rate level), written ``"32/2"`` or ``[32, 2]``; level ``off`` (or null) codes no
+    residual (animation only)."""
+
+    def split_rate_point(self, rate_point: Any):
+        if isinstance(rate_point, str) and "/" in rate_point:
+            qp, level = (part.strip() for part in rate_point.split("/", 1))
+            try:
+                qp = int(qp)
+                level = level if level in RESIDUAL_OFF else int(level)
+            except ValueError:
+                raise ValueError(f"{self.name} rate point {rate_point!r} is not 'QP/level' (e.g. '32/2' or "
+                                 "'32/off')") from None
+            return qp, level, True
+        if isinstance(rate_point, (list, tuple)):
+            if len(rate_point) != 2:
+                raise ValueError(f"{self.name} rate point {rate_point!r} is not [QP, level]")
+            qp, level = rate_point
+            return qp, level, True
+        return rate_point, self.base.residual.rate_level, False
+
+    def validate_rate_point(self, rate_point: Any) -> None:
+        qp, level, _ = self.split_rate_point(rate_point)
+        super().validate_rate_point(qp)
+        if level not in RESIDUAL_OFF and (isinstance(level, bool) or not isinstance(level, int)
+                                          or not 0 <= level < 64):
+            raise ValueError(f"{self.name} residual rate level must be an integer or 'off', got {level!r}")
+
+    def rate_point_value(self, rate_point: Any) -> Any:
+        qp, level, pair = self.split_rate_point(rate_point)
+        return [int(qp), None if level in RESIDUAL_OFF else int(level)] if pair else int(qp)
+
+    def settings_at(self, rate_point: Any) -> GfvcSettings:
+        self.validate_rate_point(rate_point)
+        qp, level, _ = self.split_rate_point(rate_point)
+        options = dict(self.options)
+        residual = dict(options.get("residual") or {})
+        if level in RESIDUAL_OFF:
+            residual["modes"] = []
+        else:
+            residual["rate_level"] = int(level)
+        options["residual"] = residual
+        options["key_qp"] = int(qp)
+        return codec_settings(self.family, options, f"codec {self.name}")
+
+
+def _register_residual(family: str, rate_points):
+    cls = type(f"{family.upper()}Codec", (ResidualSequenceCodec,),
+               {"family": family, "name": family, "default_rate_points": rate_points,
+                "__doc__": f"The {family} GFVC codec (animation + residual coding) of the CTC harness."})
+    register_codec(family)(cls)
+    return cls
+
+
+RdacCodec = _register_residual("rdac", RDAC_RATE_POINTS)
+RdacPlusCodec = _register_residual("rdac_plus", RDAC_PLUS_RATE_POINTS)
 
 
 def parse_mrdac_rate_point(rate_point: Any):

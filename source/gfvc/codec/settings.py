@@ -42,6 +42,22 @@ class RefreshSettings:
 
 
 @dataclass
+class ResidualSettings:
+    """Residual coding of RDAC / RDAC+ (gfvc.codec.residual): rate level (``rate_idx`` of the
+    coders' gain vectors), lambda of the mode decision J = MSE + lambda * bits per pixel, the
+    prediction window (a spatial residual at least every N coded residuals; null: the family's,
+    RDAC 0 = unlimited, RDAC+ 8) and the modes the encoder may choose (an empty list: no residual
+    coding, animation only, no residual messages; a picture for which none of them is possible,
+    e.g. [temporal] without a residual to predict from, is coded spatially)."""
+
+    rate_level: int = 2
+    rd_lambda: float = 100.0
+    prediction_window: Optional[int] = None
+    modes: List[str] = field(default_factory=lambda: ["skip", "spatial", "temporal"])
+    skip_messages: bool = True      # False: a skipped picture carries no gfvc_residual message (saves ~20 bytes)
+
+
+@dataclass
 class GfvcSettings:
     family: str = "dac"
     model_config: Optional[str] = None
@@ -56,6 +72,7 @@ class GfvcSettings:
     messages_per_nal: int = 0             # GFV messages per SEI NAL unit in sei_only (0: all in one)
     key_period: int = 0                    # a key picture every N pictures (0: frame 0 only)
     refresh: RefreshSettings = field(default_factory=RefreshSettings)
+    residual: ResidualSettings = field(default_factory=ResidualSettings)   # rdac, rdac_plus only
     precision: Optional[int] = None        # parameter precision factor P (None: the family's default)
     picture_hash: str = "sequence"
     parameter_payload: str = "gfv"           # gfv (one GFV message per picture) or entropy_coded (sei_only)
@@ -76,6 +93,8 @@ class GfvcSettings:
         d = dataclasses.asdict(self)
         if not self.is_multi_reference:
             d.pop("reference")       # always 'single' there: the settings (and CTC digests) stay as before
+        if self.family not in ("rdac", "rdac_plus"):
+            d.pop("residual")        # only the residual codecs have these settings
         return d
 
     def validate(self, source: str = "codec settings") -> "GfvcSettings":
@@ -114,6 +133,7 @@ class GfvcSettings:
         if self.parameter_payload == "entropy_coded" and self.carriage != "sei_only":
             p.append("parameter_payload entropy_coded codes a segment's pictures in one payload: it needs "
                      "carriage sei_only")
+        p += residual_problems(self.residual)
         if self.key_format == "gbr444" and self.backend == "vvenc":
             p.append("key_format gbr444 needs an RGB-capable base layer (x265, hm or vtm), not vvenc")
         p += self.reference.problems(self.family)
@@ -129,6 +149,24 @@ class GfvcSettings:
         if p:
             raise CodecSettingsError(p, source)
         return self
+
+
+def residual_problems(r: ResidualSettings) -> List[str]:
+    p = []
+    if isinstance(r.rate_level, bool) or not isinstance(r.rate_level, int) or not 0 <= r.rate_level < 64:
+        p.append(f"residual.rate_level must be an integer 0..63, got {r.rate_level!r}")
+    if isinstance(r.rd_lambda, bool) or not isinstance(r.rd_lambda, (int, float)) or not 0 <= r.rd_lambda < 1e12:
+        p.append(f"residual.rd_lambda must be a number >= 0, got {r.rd_lambda!r}")
+    if r.prediction_window is not None and (isinstance(r.prediction_window, bool)
+                                            or not isinstance(r.prediction_window, int)
+                                            or not 0 <= r.prediction_window <= 1 << 16):
+        p.append(f"residual.prediction_window must be an integer 0..65536 or null, got {r.prediction_window!r}")
+    if not isinstance(r.skip_messages, bool):
+        p.append(f"residual.skip_messages must be true or false, got {r.skip_messages!r}")
+    allowed = ("skip", "spatial", "temporal")
+    if not isinstance(r.modes, (list, tuple)) or any(m not in allowed for m in r.modes):
+        p.append(f"residual.modes must be a list of {', '.join(allowed)}, got {r.modes!r}")
+    return p
 
 
 def _set_dotted(data: Dict[str, Any], dotted: str, value: Any) -> None:
@@ -176,7 +214,8 @@ def settings_from_options(options: Mapping[str, Any], source: str = "codec setti
         data["family"] = family
     problems = [f"unknown setting {k!r}" for k in data if k not in known]
     nested = {}
-    for name, cls in (("refresh", RefreshSettings), ("reference", ReferenceSettings)):
+    for name, cls in (("refresh", RefreshSettings), ("reference", ReferenceSettings),
+                      ("residual", ResidualSettings)):
         value = data.pop(name, None) or {}
         if not isinstance(value, Mapping):
             fields = ", ".join(f.name for f in dataclasses.fields(cls))
@@ -184,12 +223,11 @@ def settings_from_options(options: Mapping[str, Any], source: str = "codec setti
             value = {}
         sub_known = {f.name for f in dataclasses.fields(cls)}
         problems += [f"unknown setting '{name}.{k}'" for k in value if k not in sub_known]
-        nested[name] = value
+        nested[name] = (cls, dict(value))
     if problems:
         raise CodecSettingsError(problems, source)
     settings = GfvcSettings(**{k: v for k, v in data.items() if k in known},
-                            refresh=RefreshSettings(**dict(nested["refresh"])),
-                            reference=ReferenceSettings(**dict(nested["reference"])))
+                            **{name: cls(**value) for name, (cls, value) in nested.items()})
     for name in ("model_config", "checkpoint"):
         value = getattr(settings, name)
         if value is not None:

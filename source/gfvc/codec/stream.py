@@ -84,14 +84,16 @@ class PictureSei:
     suffix: List[List[WrittenMessage]] = field(default_factory=list)
 
 
-def pack(messages: Sequence[WrittenMessage], per_nal: int) -> List[List[WrittenMessage]]:
-    """Group messages into SEI NAL units of at most ``per_nal`` messages (0: all in one)."""
-    messages = list(messages)
-    if not messages:
+def pack(messages: Sequence, per_nal: int) -> List[List[WrittenMessage]]:
+    """Group messages into SEI NAL units of at most ``per_nal`` messages (0: all in one). An
+    element that is a list (a GFV message and the picture's residual message) stays in one NAL
+    unit and counts as one."""
+    units = [m if isinstance(m, list) else [m] for m in messages]
+    if not units:
         return []
     if per_nal <= 0:
-        return [messages]
-    return [messages[i:i + per_nal] for i in range(0, len(messages), per_nal)]
+        per_nal = len(units)
+    return [[m for unit in units[i:i + per_nal] for m in unit] for i in range(0, len(units), per_nal)]
 
 
 def _sei_nal(codec: str, position: str, messages: Sequence[WrittenMessage], layer_id: int,

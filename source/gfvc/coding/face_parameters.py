@@ -274,6 +274,10 @@ class RdacParameterCoder(KeypointParameterCoder):
     family = "rdac"
 
 
+class RdacPlusParameterCoder(KeypointParameterCoder):
+    family = "rdac_plus"
+
+
 class FommParameterCoder(KeypointParameterCoder):
     """FOMM: ``value`` as coordinates, ``jacobian`` (1,K,2,2) as matrix type 0 (per keypoint)."""
 
@@ -390,7 +394,7 @@ class Fv2vParameterCoder(FaceParameterCoder):
 
 PARAMETER_CODERS: Dict[str, type] = {cls.family: cls for cls in (
     FommParameterCoder, CfteParameterCoder, Fv2vParameterCoder, DacParameterCoder,
-    HdacParameterCoder, MrdacParameterCoder, RdacParameterCoder)}
+    HdacParameterCoder, MrdacParameterCoder, RdacParameterCoder, RdacPlusParameterCoder)}
 
 
 def get_parameter_coder(family: str, **options: Any) -> FaceParameterCoder:
