@@ -2,7 +2,6 @@
 official-size modules without allocating their weights, comparing structures and outputs."""
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import torch
 import yaml
 
 from gfvc.models import build_model
+from gfvc.models.base import synthesis_threads
 from gfvc.models.checkpoint import state_dict_layout
 
 ATOL, RTOL = 1e-5, 1e-4
@@ -85,13 +85,6 @@ def assert_official_structure(fixtures_root: Path, model: str, family: str, **op
     return net, structure
 
 
-@contextlib.contextmanager
-def torch_threads(count: int):
-    """Run a block with ``count`` torch CPU threads (tiny networks gain nothing from threads on a shared
-    machine), restoring the previous count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+#: run a block with ``count`` torch CPU threads (tiny networks gain nothing from threads on a
+#: shared machine), restoring the previous count: the library's own context manager
+torch_threads = synthesis_threads

@@ -68,6 +68,18 @@ def decode_cli(*args: str) -> subprocess.CompletedProcess:
                           text=True, env=_env(), timeout=600)
 
 
+def assert_decodes_like_the_encoder(tmp: Path, stream: Path, recon: Path, enc_md5, config: Path, ckpt: Path,
+                                    frames: int):
+    """gfvc-decode in another process: the encoder's MD5 lines, its reconstruction file, hash checked."""
+    out = tmp / "dec.rgb"
+    dec = decode_cli("-b", str(stream), "-o", str(out), "--checkpoint", str(ckpt), "--model-config", str(config))
+    assert dec.returncode == 0, dec.stderr
+    assert md5_lines(dec.stdout) == enc_md5
+    assert out.read_bytes() == recon.read_bytes()
+    assert f"picture hash OK for {frames} pictures" in dec.stdout
+    return dec
+
+
 def md5_lines(text: str):
     return [(int(i), kind, md5) for i, kind, md5 in MD5_LINE.findall(text)]
 
@@ -96,12 +108,7 @@ def test_encode_then_decode_in_another_process(tmp_path, fixtures_root, clip, fa
     enc_md5 = md5_lines(enc_out)
     assert len(enc_md5) == FRAMES and enc_md5[0][1] == "key"
     config, ckpt = model_files(fixtures_root, family)
-    out = tmp_path / "dec.rgb"
-    dec = decode_cli("-b", str(stream), "-o", str(out), "--checkpoint", str(ckpt), "--model-config", str(config))
-    assert dec.returncode == 0, dec.stderr
-    assert md5_lines(dec.stdout) == enc_md5
-    assert out.read_bytes() == recon.read_bytes()
-    assert f"picture hash OK for {FRAMES} pictures" in dec.stdout
+    assert_decodes_like_the_encoder(tmp_path, stream, recon, enc_md5, config, ckpt, FRAMES)
 
     data = stream.read_bytes()
     codec = "hevc" if backend == "x265" else "vvc"

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
-from test_codec_gfvc import _env, decode_cli, encode, md5_lines
+from test_codec_gfvc import _env, assert_decodes_like_the_encoder, decode_cli, encode, md5_lines
 
 REPO = Path(__file__).resolve().parent.parent
 FRAMES = 32
@@ -182,12 +182,7 @@ def test_strategy_round_trip_and_signalled_plan(tmp_path, fixtures_root, clip32,
     enc_md5 = md5_lines(enc_out)
     assert [i for i, _, _ in enc_md5] == list(range(FRAMES))          # display order
     config, ckpt = model_files(fixtures_root)
-    out = tmp_path / "dec.rgb"
-    dec = decode_cli("-b", str(stream), "-o", str(out), "--checkpoint", str(ckpt), "--model-config", str(config))
-    assert dec.returncode == 0, dec.stderr
-    assert md5_lines(dec.stdout) == enc_md5
-    assert out.read_bytes() == recon.read_bytes()
-    assert f"picture hash OK for {FRAMES} pictures" in dec.stdout
+    dec = assert_decodes_like_the_encoder(tmp_path, stream, recon, enc_md5, config, ckpt, FRAMES)
 
     units, buffers = expected_schedule(strategy, FRAMES, INTERVAL, BUFFER, DELAY, FUTURE)
     messages = selection_messages(stream)

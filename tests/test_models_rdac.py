@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from models_helpers import (ATOL, RTOL, assert_outputs_match, build_official_on_meta, expected_layout,
+from models_helpers import (torch_threads, ATOL, RTOL, assert_outputs_match, build_official_on_meta, expected_layout,
                             load_tiny_model, num_parameters, official_structure)
 
 from gfvc.models.checkpoint import CheckpointError, state_dict_layout
@@ -17,10 +17,8 @@ from gfvc.models.registry import build_model, get_family
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """The tiny networks gain nothing from threads; on a shared 2-core machine they lose a lot."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="module")

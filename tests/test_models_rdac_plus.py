@@ -12,6 +12,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from models_helpers import torch_threads
+
 from gfvc.codec.residual_benchmark import SMALL_RDAC_PLUS
 from gfvc.coding.errors import EntropyCodingError
 from gfvc.io.sequence import read_rgb
@@ -29,10 +31,9 @@ SIZE = 64
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    """The tiny networks gain nothing from threads; on a shared 2-core machine they lose a lot."""
+    with torch_threads(1):
+        yield
 
 
 def small_model(seed: int = 0) -> RdacPlusModel:

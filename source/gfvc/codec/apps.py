@@ -53,10 +53,36 @@ def reference_style_bytes(rate) -> int:
             + rate.get("residual", 0))
 
 
+def report_pictures(result, pictures, path, source, what: str, fps: float) -> None:
+    """Write the pictures (planar RGB, when a path is given), then one HM-style MD5 line per output
+    picture, the rate breakdown and the structural delay: the same for encoder and decoder."""
+    if path:
+        from ..io.sequence import rgb_to_planar_bytes
+
+        atomic_write_bytes(path, rgb_to_planar_bytes(pictures), inputs=[source], what=what)
+    for i, md5 in enumerate(result.md5_per_picture):
+        kind = "key" if i in result.key_pictures else "gen"
+        print(f"POC {i:5d} {kind} [MD5:{md5}]")
+    print_rate(result.rate, len(pictures), fps)
+    print_delay(result, fps)
+
+
 def _fail(prog: str, exc: BaseException) -> int:
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     print(f"{prog}: error: {msg}", file=sys.stderr)
     return 2
+
+
+def _run(prog: str, work, args) -> int:
+    """Run an app's work: a user mistake is one line and status 2, Ctrl-C status 130; outputs are
+    written only at the end, atomically, so neither leaves anything behind."""
+    try:
+        return work(args)
+    except (GfvcError, OSError, ValueError) as exc:
+        return _fail(prog, exc)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; nothing written", file=sys.stderr)
+        return 130
 
 
 def encode_main(argv: Optional[List[str]] = None) -> int:
@@ -73,14 +99,7 @@ def encode_main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--checkpoint", help="checkpoint (overrides the codec YAML)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override any codec setting, e.g. --set carriage=per_picture")
-    args = ap.parse_args(argv)
-    try:
-        return _encode(args)
-    except (GfvcError, OSError, ValueError) as exc:
-        return _fail("gfvc-encode", exc)
-    except KeyboardInterrupt:
-        print("gfvc-encode: interrupted; nothing written", file=sys.stderr)
-        return 130
+    return _run("gfvc-encode", _encode, ap.parse_args(argv))
 
 
 def _encode(args) -> int:
@@ -118,16 +137,7 @@ def _encode(args) -> int:
 
     encoded = GfvcEncoder(settings).encode(frames, args.fps)
     atomic_write_bytes(args.bitstream, encoded.bitstream, inputs=[args.input], what="bitstream")
-    if args.recon:
-        from ..io.sequence import rgb_to_planar_bytes
-
-        atomic_write_bytes(args.recon, rgb_to_planar_bytes(encoded.reconstruction), inputs=[args.input],
-                           what="reconstruction")
-    for i, md5 in enumerate(encoded.md5_per_picture):
-        kind = "key" if i in encoded.key_pictures else "gen"
-        print(f"POC {i:5d} {kind} [MD5:{md5}]")
-    print_rate(encoded.rate, len(frames), args.fps)
-    print_delay(encoded, args.fps)
+    report_pictures(encoded, encoded.reconstruction, args.recon, args.input, "reconstruction", args.fps)
     print(f"Encoded {len(frames)} pictures ({len(encoded.key_pictures)} key) in {encoded.timings['total']:.2f} s "
           f"-> {args.bitstream}")
     return 0
@@ -149,14 +159,7 @@ def decode_main(argv: Optional[List[str]] = None) -> int:
                     help="synthesis batch (default: the encoder's, from the stream; another value is for "
                          "experiments: the pictures may differ in the last bit and fail the hash check)")
     ap.add_argument("--fps", type=float, default=25.0, help="frame rate (for kbps)")
-    args = ap.parse_args(argv)
-    try:
-        return _decode(args)
-    except (GfvcError, OSError, ValueError) as exc:
-        return _fail("gfvc-decode", exc)
-    except KeyboardInterrupt:
-        print("gfvc-decode: interrupted; nothing written", file=sys.stderr)
-        return 130
+    return _run("gfvc-decode", _decode, ap.parse_args(argv))
 
 
 def _decode(args) -> int:
@@ -169,16 +172,7 @@ def _decode(args) -> int:
     data = read_input_bytes(args.bitstream, "bitstream", MAX_STREAM_BYTES)
     decoded = GfvcDecoder(args.model_config, args.checkpoint, args.allow_model_mismatch, args.batch,
                           args.base_decoder).decode(data, args.codec)
-    if args.output:
-        from ..io.sequence import rgb_to_planar_bytes
-
-        atomic_write_bytes(args.output, rgb_to_planar_bytes(decoded.pictures), inputs=[args.bitstream],
-                           what="output")
-    for i, md5 in enumerate(decoded.md5_per_picture):
-        kind = "key" if i in decoded.key_pictures else "gen"
-        print(f"POC {i:5d} {kind} [MD5:{md5}]")
-    print_rate(decoded.rate, len(decoded.pictures), args.fps)
-    print_delay(decoded, args.fps)
+    report_pictures(decoded, decoded.pictures, args.output, args.bitstream, "output", args.fps)
     check = (f"picture hash OK for {decoded.hash_checked} pictures" if decoded.hash_checked
              else "no picture hash in the stream")
     print(f"Decoded {len(decoded.pictures)} pictures ({len(decoded.key_pictures)} key), {check}, in "
