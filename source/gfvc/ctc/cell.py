@@ -175,7 +175,7 @@ def _compute_cell(task: CellTask, log: logging.Logger) -> CellOutcome:
         metric = get_metric(mt.name, **mt.options)
         # The driver found this metric available; a worker without its weights, or with other
         # weight files, must not put different numbers under the same identity.
-        if metric_digest(mt.name, mt.options, metric.weights_info(), __version__) != mt.digest:
+        if metric_digest(mt.name, mt.options, metric.weights_info(), __version__, metric.version) != mt.digest:
             raise RuntimeError(f"metric {mt.name} has other weight files on this worker than on the driver")
         try:
             res = metric.compute(frames, decoded)

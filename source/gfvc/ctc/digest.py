@@ -102,8 +102,14 @@ class FileHashCache:
         atomic_write_bytes(self.cache_file, data, what="input hash cache")
 
 
-def metric_digest(name: str, options: dict[str, Any], weights_info: dict[str, Any], version: str) -> str:
+def metric_digest(name: str, options: dict[str, Any], weights_info: dict[str, Any], version: str,
+                  metric_version: str = "1") -> str:
     """Identity of one metric's values: its name, options, the content of its weight files (by
-    SHA-256, not by path, so another install location gives the same identity) and gfvc's version."""
+    SHA-256, not by path, so another install location gives the same identity), gfvc's version and
+    the metric definition's version (``Metric.version``; version "1" adds nothing, so the identities
+    of metrics that never changed stay as they were)."""
     weights = {role: (w.get("sha256") if isinstance(w, dict) else w) for role, w in sorted(weights_info.items())}
-    return digest_of({"metric": name, "options": options, "weights": weights, "gfvc_version": version})
+    identity = {"metric": name, "options": options, "weights": weights, "gfvc_version": version}
+    if str(metric_version) != "1":
+        identity["metric_version"] = str(metric_version)
+    return digest_of(identity)

@@ -186,7 +186,7 @@ def _metrics(cfg: CtcConfig, problems: list[str]):
         if not ok:
             unavailable[name] = str(reason)
             continue
-        digest = metric_digest(name, options, weights, __version__)
+        digest = metric_digest(name, options, weights, __version__, metric.version)
         tasks.append(MetricTask(name=name, options=dict(options), digest=digest))
     for name in cfg.metric_options:
         if name not in cfg.metrics:

@@ -41,6 +41,9 @@ class Metric(ABC):
     name: str = ""
     higher_is_better: bool = True
     colour_space: str = "rgb"
+    # The definition's version: raised when a metric's values change for the same inputs and
+    # options, so that stored results of the old definition get another identity (measured again).
+    version: str = "1"
 
     def availability(self) -> tuple[bool, str | None]:
         """Cheap check (no model is built): can ``compute`` run? ``(False, reason)`` if not."""
