@@ -22,7 +22,6 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from ..baselayer import get_backend
-from ..bitstream import EntropyCodedParameters, GfvMessage, PictureHash, picture_md5
+from ..bitstream import EntropyCodedParameters, PictureHash, picture_md5
 from ..errors import GfvcError
 from .model_source import ModelKey, identity_of, load_model
 from .pictures import KEY_FORMATS, from_base_layer, to_base_layer, to_model, to_uint8
@@ -319,7 +319,3 @@ class GfvcEncoder:
                 pic_sei.suffix[-1].append(h)
         else:
             sei[0].suffix.append(hashes)
-
-
-def gfv_messages(messages) -> List[GfvMessage]:
-    return [m for m in messages if isinstance(m, GfvMessage)]

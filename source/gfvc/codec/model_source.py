@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence
 
 from ..bitstream import ModelIdentity, ModelIdentityMismatch, config_digest
 from ..errors import GfvcError
@@ -147,7 +147,3 @@ def _match_checkpoint(identity: ModelIdentity, ckpts: Sequence[Path]) -> Optiona
 
 def clear_cache() -> None:
     _CACHE.clear()
-
-
-def digests(key: ModelKey) -> Tuple[str, str]:
-    return key.config_digest.hex(), key.checkpoint_sha256

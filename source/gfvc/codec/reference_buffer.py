@@ -31,7 +31,7 @@ Definitions (I = ``interval``, F = ``num_future``, D = ``max_delay``, B = ``max_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from ..errors import GfvcError
 

@@ -13,7 +13,7 @@ exactly to the file size (design rule 2).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from ..bitstream import BitstreamError, GfvMessage
 from ..bitstream.access_unit import find_pictures
@@ -226,7 +226,8 @@ def rate_breakdown(stream: bytes, codec: str, key_pictures: Sequence[int],
             out["key_picture_vcl" if pic_of_nal.get(i) in keys else "base_layer_vcl"] += total
         elif nal.is_sei:
             payload = 0
-            for msg in _messages_of(parsed, i):
+            pic = parsed.pictures[pic_of_nal[i]]   # its messages that lie inside this NAL unit
+            for msg in (m for m in pic.messages if nal.offset <= m.offset < nal.end):
                 cat = PAYLOAD_CATEGORY.get(msg.name, "other_sei")
                 out[cat] += msg.payload_size
                 payload += msg.payload_size
@@ -235,12 +236,3 @@ def rate_breakdown(stream: bytes, codec: str, key_pictures: Sequence[int],
             out["parameter_sets"] += total
     assert sum(out.values()) == len(stream), (out, len(stream))
     return out
-
-
-def _messages_of(parsed: ParsedStream, nal_index: int) -> List[SeiMessage]:
-    nal = parsed.nals[nal_index]
-    lo, hi = nal.offset, nal.end
-    for pic in parsed.pictures:
-        if nal_index in pic.nal_indices:
-            return [m for m in pic.messages if lo <= m.offset < hi]
-    return []
