@@ -75,6 +75,7 @@ class CellOutcome:
     bitstream: bytes = b""
     decoded: bytes | None = None  # planar RGB of the decoded pictures, when asked to keep them
     log: str = ""
+    pictures: dict[str, bytes] = field(default_factory=dict)  # PNG files of the visual report (gfvc.ctc.visual)
 
 
 def cpu_seconds() -> float:
@@ -189,6 +190,12 @@ def _compute_cell(task: CellTask, log: logging.Logger) -> CellOutcome:
     timings["metrics"] = time.perf_counter() - t_metrics
     timings["cpu:metrics"] = cpu_seconds() - c_metrics
 
+    from .visual import cell_visual
+
+    t0 = time.perf_counter()
+    visual, pictures = cell_visual(frames, decoded, any(m.name == "psnr_y" for m in task.metrics))
+    timings["pictures"] = time.perf_counter() - t0
+
     nbytes = len(result.bitstream)
     seconds = task.frames / task.fps
     record = {
@@ -207,6 +214,7 @@ def _compute_cell(task: CellTask, log: logging.Logger) -> CellOutcome:
         "bitstream_sha256": bit_sha,
         "metrics": metrics,
         "codec_metadata": result.metadata or {},
+        "visual": visual,
         "timings": timings,
         "computed": {"id": uuid.uuid4().hex, "at": _now(), "host": platform.node(), "pid": os.getpid(),
                      "gfvc_version": __version__},
@@ -217,7 +225,7 @@ def _compute_cell(task: CellTask, log: logging.Logger) -> CellOutcome:
 
         decoded_bytes = rgb_to_planar_bytes(decoded)
     return CellOutcome(digest=task.digest, ok=True, record=record, bitstream=result.bitstream,
-                       decoded=decoded_bytes)
+                       decoded=decoded_bytes, pictures=pictures)
 
 
 def failure_record(task: CellTask, error: str, detail: str) -> dict[str, Any]:

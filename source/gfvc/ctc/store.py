@@ -5,11 +5,12 @@ Layout of a run folder::
     run.yaml              the resolved configuration of the latest start (for people; not read back)
     cells/<digest>.json   one record per finished cell (the commit marker, written last)
     cells/<digest>.bin    that cell's bitstream, the one Annex-B file a decoder gets
+    cells/<digest>.pictures/p<index>.png  a few decoded pictures for report/index.html
     failures/<digest>.json  the error of a failed cell (removed when the cell later succeeds)
     logs/<digest>.log     the log of the cell's latest attempt
     decoded/<codec>/<rate point>/<NAME>_WxH_FPS_8bit_444.rgb  decoded pictures (keep_decoded only)
     results/              results.csv, provenance.json, cells.csv (the table of the run)
-    report/               BD-rate tables and plots
+    report/               BD-rate tables and plots, index.html (the visual report) and its pictures/
     timing.json           time per stage of the latest start
 
 Every file is written atomically (temporary file + rename), and a cell's JSON record is written
@@ -128,6 +129,11 @@ class RunStore:
     def bitstream_path(self, digest: str) -> Path:
         return self.cells / f"{digest}.bin"
 
+    def picture_path(self, digest: str, index: int) -> Path:
+        from .visual import picture_file_name
+
+        return self.cells / f"{digest}.pictures" / picture_file_name(index)
+
     def failure_path(self, digest: str) -> Path:
         return self.failures / f"{digest}.json"
 
@@ -204,6 +210,8 @@ class RunStore:
             rec["decoded_file"] = str(path.relative_to(self.root))
         elif previous and previous.get("decoded_file") and previous.get("bitstream_sha256") == rec["bitstream_sha256"]:
             rec["decoded_file"] = previous["decoded_file"]
+        for name, data in sorted(outcome.pictures.items()):  # named by the record, so before it
+            atomic_write_bytes(self.cells / f"{task.digest}.pictures" / name, data)
         atomic_write_bytes(self.bitstream_path(task.digest), outcome.bitstream)
         atomic_write_bytes(self.record_path(task.digest), json_bytes(rec))  # the commit
         self.failure_path(task.digest).unlink(missing_ok=True)

@@ -138,7 +138,22 @@ def write_run_tables(plan: Plan, records: list[dict[str, Any] | None], run_dir: 
         path = run_dir / "report" / "metrics.md"
         atomic_write_bytes(path, metrics_markdown(plan, records))
         written["report metrics"] = str(path)
+    if report and len(table):
+        written["report html"] = str(write_visual_report(plan, records, run_dir,
+                                                         rd=bool(plan.config.bdrate_anchors)))
     return written
+
+
+def write_visual_report(plan: Plan, records: list[dict[str, Any] | None], run_dir: Path, rd: bool) -> Path:
+    """report/index.html (gfvc.evaluation.html) from the cell records; -> its path."""
+    from ..evaluation.html import write_html_report
+    from .visual import sequence_views
+
+    rd_metrics = [m for m in plan.config.metrics if rd and m not in plan.unavailable]
+    notes = [f"{m}: unavailable ({why})" for m, why in sorted(plan.unavailable.items())]
+    out = write_html_report(Path(run_dir) / "report", f"gfvc CTC run {plan.config.name}",
+                            sequence_views(plan, records, Path(run_dir)), rd_metrics, notes)
+    return out["html"]
 
 
 def metrics_markdown(plan: Plan, records: list[dict[str, Any] | None]) -> bytes:
