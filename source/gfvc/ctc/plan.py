@@ -49,9 +49,9 @@ class Plan:
 
 
 #: the folders of a run folder (gfvc.ctc.store) and the files at fixed places in it
-RUN_SUBDIRS = ("cells", "failures", "logs", "results", "report", "decoded")
+RUN_SUBDIRS = ("cells", "failures", "logs", "results", "report", "decoded", "report/pictures")
 RUN_FILES = ("run.yaml", "timing.json", ".lock", ".input_hashes.json", "results/results.csv",
-             "results/provenance.json", "results/cells.csv", "report/metrics.md")
+             "results/provenance.json", "results/cells.csv", "report/metrics.md", "report/index.html")
 
 
 def _check_run_paths(cfg: CtcConfig, columns: list[CodecColumn]) -> list[str]:

@@ -6,7 +6,9 @@
 RESULTS and ANCHOR_RESULTS are result stores (a folder with results.csv + provenance.json, or
 the results.csv itself). Codecs found in the anchor stores are the anchors, codecs in the
 other stores the tests. Writes bdrate.csv, bdquality.csv, bdrate.md, bdrate.xlsx,
-rd_<metric>.png, rd_<metric>_per_sequence.png and inputs.json (the inputs' provenance).
+rd_<metric>.png, rd_<metric>_per_sequence.png, index.html (the RD plots and, per sequence, the rate
+point of each codec closest to a common target; a result store has no pictures) and inputs.json
+(the inputs' provenance).
 """
 from __future__ import annotations
 
@@ -79,6 +81,9 @@ def run(args: argparse.Namespace) -> dict:
             raise CliError("test and anchor stores have no metric column in common")
     table = tests_table.merged(anchors_table)
     written = write_report(table, anchors, metrics, args.out, tests=tests)
+    from .html import table_views, write_html_report
+
+    written.update(write_html_report(args.out, "gfvc BD-rate report", table_views(table, anchors, tests), metrics))
     inputs = {"anchors": anchor_records, "tests": test_records, "metrics": metrics}
     inputs_path = Path(args.out) / "inputs.json"
     atomic_write_bytes(inputs_path, (json.dumps(inputs, indent=2, sort_keys=True) + "\n").encode("utf-8"))
