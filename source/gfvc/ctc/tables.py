@@ -150,7 +150,8 @@ def write_visual_report(plan: Plan, records: list[dict[str, Any] | None], run_di
     from .visual import sequence_views
 
     rd_metrics = [m for m in plan.config.metrics if rd and m not in plan.unavailable]
-    notes = [f"{m}: unavailable ({why})" for m, why in sorted(plan.unavailable.items())]
+    notes = [f"Metrics not computed in this run: {', '.join(sorted(plan.unavailable))} "
+             f"(metrics.md says why)"] if plan.unavailable else []
     out = write_html_report(Path(run_dir) / "report", f"gfvc CTC run {plan.config.name}",
                             sequence_views(plan, records, Path(run_dir)), rd_metrics, notes)
     return out["html"]

@@ -54,7 +54,7 @@ def thumbnail_png(picture: np.ndarray) -> bytes:
         blocks = pic[:hh, :ww].astype(np.float64).reshape(hh // f, f, ww // f, f, 3)
         pic = np.clip(np.rint(blocks.mean(axis=(1, 3))), 0, 255).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(pic), "RGB").save(buf, format="PNG", compress_level=9)
+    Image.fromarray(np.ascontiguousarray(pic), "RGB").save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
 
 

@@ -102,7 +102,11 @@ def per_picture_plot_png(view: SequenceView) -> bytes | None:
     from .plots import _png, _pyplot
 
     plt = _pyplot()
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(9.6, 2.7 * len(metrics)), squeeze=False)
+    ncol = min(3, max(1, len(view.codecs)))
+    top_in = 0.45 + 0.22 * -(-len(view.codecs) // ncol)  # title and legend rows
+    panel_in, bottom_in = 2.2, 0.55
+    height = top_in + panel_in * len(metrics) + bottom_in
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(9.6, height), squeeze=False)
     try:
         for ax, m in zip(axes[:, 0], metrics):
             label, unit = SERIES_LABELS[m]
@@ -120,10 +124,13 @@ def per_picture_plot_png(view: SequenceView) -> bytes | None:
             ax.grid(True, alpha=0.3)
             ax.tick_params(labelsize=8)
         axes[-1, 0].set_xlabel("picture (diamond: key picture; dotted: pictures shown above)")
-        axes[0, 0].legend(fontsize=7, loc="lower left", ncol=2)
-        fig.suptitle(f"{view.name}: quality per picture at the chosen rate points", fontsize=10)
-        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.55 / (2.7 * len(metrics)) + 0.06, top=0.9,
-                            hspace=0.25)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, fontsize=8, loc="upper center", ncol=ncol, frameon=False,
+                   bbox_to_anchor=(0.5, 1 - 0.32 / height))
+        fig.suptitle(f"{view.name}: quality per picture at the chosen rate points", fontsize=10,
+                     y=1 - 0.08 / height)
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=bottom_in / height, top=1 - top_in / height,
+                            hspace=0.12 / panel_in * 3)
         return _png(fig)
     finally:
         plt.close(fig)
@@ -163,30 +170,30 @@ def _value(c: CodecView, metric: str, i: int) -> str:
 
 
 def _strip(k: int, view: SequenceView, files: dict[str, bytes]) -> list[str]:
-    out = ['<div class="strip"><table class="strip">',
-           "<tr><th></th>" + "".join(f"<th>picture {i}</th>" for i in view.picture_indices) + "</tr>"]
-    row = ['<tr><th class="row">original</th>']
+    """A table: one row per picture index, one column for the original and one per codec."""
+    head = ["<tr><th></th><th>original</th>"]
+    for c in view.codecs:
+        role = f'<br><span class="role">{_e(c.role)}</span>' if c.role else ""
+        head.append(f"<th>{_e(c.codec)}{role}</th>")
+    out = ['<div class="strip"><table class="strip">', "".join(head) + "</tr>"]
     for i in view.picture_indices:
+        row = [f'<tr><th class="row">picture {i}</th>']
         data = view.original.get(i)
         if data is None:
             row.append('<td class="missing">not readable</td>')
-            continue
-        name = f"{PICTURES}/s{k:03d}_orig_p{i:06d}.png"
-        files[name] = data
-        row.append(f"<td><figure>{_img(name, data, f'{view.name} original picture {i}')}"
-                   f"<figcaption>original, picture {i}</figcaption></figure></td>")
-    out.append("".join(row) + "</tr>")
-    for j, c in enumerate(view.codecs):
-        role = f'<br><span class="role">{_e(c.role)}</span>' if c.role else ""
-        row = [f'<tr><th class="row">{_e(c.codec)}{role}</th>']
-        for i in view.picture_indices:
+        else:
+            name = f"{PICTURES}/s{k:03d}_orig_p{i:06d}.png"
+            files[name] = data
+            row.append(f"<td><figure>{_img(name, data, f'{view.name} original picture {i}')}"
+                       f"<figcaption>original, picture {i}</figcaption></figure></td>")
+        for j, c in enumerate(view.codecs):
             data = c.pictures.get(i)
             key = " · key picture" if c.key_pictures is not None and i in c.key_pictures else ""
-            caption = f"rate point {_e(c.rate_point)} · {c.kbps:.2f} kbps"
+            caption = f"{_e(c.codec)}: rate point {_e(c.rate_point)} · {c.kbps:.2f} kbps"
             extra = " · ".join(v for v in (_value(c, m, i) for m in SERIES_LABELS) if v)
             if data is None:
                 row.append(f'<td><span class="missing">{_e(c.note or "not recorded")}</span>'
-                           f"<figcaption>{caption}</figcaption></td>")
+                           f"<figcaption>{caption}<br>{_e(extra)}</figcaption></td>")
                 continue
             name = f"{PICTURES}/s{k:03d}_c{j:03d}_p{i:06d}.png"
             files[name] = data
