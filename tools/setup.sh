@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up gfvc on a fresh Debian 12 machine, idempotently:
-#   1. apt packages (dec265 for HEVC cross-checks; npm to fetch a built-in clip's source),
+#   1. apt packages (dec265 for HEVC cross-checks; npm to fetch a built-in clip's source;
+#      with --with-tests, chromium for the visual report's browser test),
 #   2. a virtual environment .venv with the pinned Python packages (torch pinned to the CPU
 #      wheel 2.13.0 through constraints.txt; imageio-ffmpeg pinned: its static ffmpeg is the
 #      built-in HEVC/VVC codec),
@@ -26,6 +27,8 @@ log() { printf '[setup] %s\n' "$*"; }
 # 1. apt packages ------------------------------------------------------------------------
 apt_packages=(libde265-examples)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
+# headless Chromium: tests/test_evaluation_visual.py loads the visual report (report/index.html) in it
+((with_tests)) && apt_packages+=(chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
