@@ -100,7 +100,7 @@ def test_pictures_are_the_decoded_ones_and_original(run_root):
 
     run = run_root / "run"
     report = run / "report"
-    seq = read_sequence(run_root / "seqs" / f"TINY_001_64x64_25_8bit_444.rgb")
+    seq = read_sequence(run_root / "seqs" / "TINY_001_64x64_25_8bit_444.rgb")
     for i in picture_indices(FRAMES):
         orig = np.asarray(Image.open(report / "pictures" / f"s000_orig_p{i:06d}.png").convert("RGB"))
         assert np.array_equal(orig, seq[i])

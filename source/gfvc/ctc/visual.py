@@ -58,7 +58,8 @@ def thumbnail_png(picture: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def cell_visual(frames: np.ndarray, decoded: np.ndarray, measured_psnr_y: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
+def cell_visual(frames: np.ndarray, decoded: np.ndarray,
+                measured_psnr_y: bool) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The record's ``visual`` part and the picture files ({file name: PNG bytes}) of a cell."""
     files, pictures = {}, {}
     for i in picture_indices(decoded.shape[0]):

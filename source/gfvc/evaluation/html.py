@@ -166,7 +166,9 @@ def _value(c: CodecView, metric: str, i: int) -> str:
     if values is None or i >= len(values):
         return ""
     label, unit = SERIES_LABELS[metric]
-    return f"{label} {values[i]:.2f}{(' ' + unit) if unit else ''}" if metric == "psnr_y" else f"{label} {values[i]:.4f}"
+    if metric == "psnr_y":
+        return f"{label} {values[i]:.2f} {unit}"
+    return f"{label} {values[i]:.4f}"
 
 
 def _strip(k: int, view: SequenceView, files: dict[str, bytes]) -> list[str]:
