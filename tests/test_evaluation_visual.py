@@ -143,7 +143,7 @@ def test_older_records_without_pictures_still_make_a_page(run_root, tmp_path):
     assert "1 picture file(s) missing or not the recorded ones" in text
     # vvc pictures gone (6), one hevc picture of TINY_002 not shown (1)
     _check_loads(page, 2 * (3 + 2 * 3 + 1) + 2 - 6 - 1)
-    assert not (run / "report" / "pictures" / "s000_c001_p000001.png").exists()  # stale copy removed
+    assert not (run / "report" / "pictures" / "s000_c000_p000001.png").exists()  # stale copy (vvc) removed
 
 
 def test_report_without_anchors_still_has_pictures(run_root, tmp_path):

@@ -157,6 +157,7 @@ def sequence_views(plan, records: list[dict[str, Any] | None], run_dir: Path) ->
     anchors = list(cfg.bdrate_anchors)
     labels = [c.spec.label for c in plan.codecs]
     tests = list(cfg.bdrate_tests) if cfg.bdrate_tests is not None else [c for c in labels if c not in anchors]
+    labels = [c for c in labels if c in anchors] + [c for c in labels if c not in anchors]  # anchors first
     views = []
     for seq in plan.sequences:
         cells = [(t, r) for t, r in zip(plan.tasks, records) if t.sequence == seq.name and r is not None]
