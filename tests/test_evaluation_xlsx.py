@@ -154,9 +154,29 @@ def test_unavailable_metric_listed_once(workbook):
     assert hits == [("Summary", f"Not computed: {EMPTY} because {WHY} (no column for it in this workbook)")]
 
 
-def test_workbook_bytes_are_identical_on_a_rerun(tmp_path):
+def test_workbook_bytes_are_identical_on_a_rerun(tmp_path, monkeypatch):
+    """A rerun years later (the clock openpyxl and zipfile stamp with is moved) on the rows in
+    another order gives the same bytes."""
+    import datetime
+    import types
+    import zipfile
+
+    import openpyxl.writer.excel
+
     table = run_table()
     a = report(table, tmp_path / "a")["xlsx"].read_bytes()
+
+    later = datetime.datetime(2031, 7, 9, 13, 14, 15)
+
+    class Clock(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return later.replace(tzinfo=tz)
+
+    monkeypatch.setattr(openpyxl.writer.excel, "datetime", types.SimpleNamespace(datetime=Clock,
+                                                                                   timezone=datetime.timezone))
+    monkeypatch.setattr(zipfile, "time", types.SimpleNamespace(time=later.timestamp, localtime=lambda t=None:
+                                                               later.timetuple()))
     b = report(ResultTable(list(reversed(table.rows)), table.metrics), tmp_path / "b")["xlsx"].read_bytes()
     assert a == b
 
