@@ -29,7 +29,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 
-from .results import ALL_CLASSES, KBPS_FORMAT, METRIC_FORMAT, ResultTable, rd_order
+from .results import KBPS_FORMAT, METRIC_FORMAT, ResultTable, rd_order
 from .tables import AVERAGE, KINDS, Block, class_order
 
 # Fixed document timestamps: the same report gives the same workbook content.
@@ -104,21 +104,22 @@ def sheet_titles(codecs: list[str], reserved=(SUMMARY_SHEET, QUALITY_SHEET)) -> 
     return titles
 
 
-def _bd_sheet(title: str, heading: str, blocks: list[Block], metrics: list[str], notes: list[list]) -> SheetModel:
-    rows: list[list] = [[Text(heading, bold=True)], []] + notes
+def _bd_sheet(title: str, heading: str, blocks: list[Block], metrics: list[str]) -> SheetModel:
+    rows: list[list] = [[Text(heading, bold=True)], []]
     for bi, b in enumerate(blocks):
         name, unit, _ = KINDS[b.kind]
         rows.append([Text(f"{name}{' (%)' if unit else ''}: anchor {b.anchor}, test {b.test}", bold=True)])
         rows.append([Text("Class", True), Text("Sequence", True)] + [Text(m, True) for m in metrics])
-        # A class heading row, the class's sequences and its average; the overall average last.
+        # A class heading row, the class's sequences and its average; the overall average (the
+        # block's last row, class All) last.
+        *by_class, overall = b.rows
         groups: dict[str, list] = {}
-        for r in b.rows:
+        for r in by_class:
             groups.setdefault(r.dataset_class, []).append(r)
-        overall = groups.pop(ALL_CLASSES, [])
         for cls, members in groups.items():
             rows.append([Text(cls, bold=True)])
             rows += [_bd_row(r, b, metrics, (title, bi)) for r in members]
-        rows += [_bd_row(r, b, metrics, (title, bi)) for r in overall]
+        rows.append(_bd_row(overall, b, metrics, (title, bi)))
         rows.append([])
     return SheetModel(title, rows, {1: 12, 2: 24}, None)
 
@@ -276,11 +277,10 @@ def workbook_bytes(table: ResultTable, rate_blocks: list[Block], quality_blocks:
                "the same quality. pchip interpolation as in the JVET spreadsheet; lower-is-better metrics "
                "enter as 1 - x.")
     quality_heading = "BD-quality (metric units; for lower-is-better metrics the decrease of x) at equal rate."
-    # The Notes list the reasons of every sheet, so the sheets are laid out before they are written.
-    summary = _bd_sheet(SUMMARY_SHEET, heading, rate_blocks, shown, [])
-    quality = _bd_sheet(QUALITY_SHEET, quality_heading, quality_blocks, shown, [])
-    notes = _notes(missing, _reasons([summary, quality] + codec_sheets))
-    summary = _bd_sheet(SUMMARY_SHEET, heading, rate_blocks, shown, notes)
+    # The Notes list the reasons of every sheet, so the sheets are laid out before any is written.
+    summary = _bd_sheet(SUMMARY_SHEET, heading, rate_blocks, shown)
+    quality = _bd_sheet(QUALITY_SHEET, quality_heading, quality_blocks, shown)
+    summary.rows[2:2] = _notes(missing, _reasons([summary, quality] + codec_sheets))  # below the heading
 
     wb = Workbook()
     wb.remove(wb.active)
