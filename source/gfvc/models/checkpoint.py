@@ -158,9 +158,11 @@ def warm_start(path: str | Path, modules: Mapping[str, nn.Module]) -> dict:
         state = module.state_dict()
         update = {}
         for key, value in state.items():
-            other = source.get(key)
-            if isinstance(other, torch.Tensor) and tuple(other.shape) == tuple(value.shape):
-                update[key] = other.to(value.dtype)
+            for candidate in _warm_start_names(key):
+                other = source.get(candidate)
+                if isinstance(other, torch.Tensor) and tuple(other.shape) == tuple(value.shape):
+                    update[key] = other.to(value.dtype)
+                    break
             else:
                 left.append(f"{name}.{key}")
         if update:
@@ -170,3 +172,16 @@ def warm_start(path: str | Path, modules: Mapping[str, nn.Module]) -> dict:
         raise CheckpointError(f"checkpoint {path} has no tensor that fits this model (nothing to warm-start from)")
     return {"checkpoint": str(path), "sha256": sha256, "copied": copied, "left": len(left),
             "left_first": left[:MAX_LISTED_PROBLEMS]}
+
+
+def _warm_start_names(key: str) -> list:
+    """``key`` and its spellings in the other families' official layouts: some wrap a layer in a
+    module with a ``conv`` member (DAC's ``kp.conv.weight``, ``final.conv.weight``) where others
+    hold it directly (MRDAC's ``kp.weight``, ``final.weight``)."""
+    parts = key.split(".")
+    names = [key]
+    if len(parts) >= 3 and parts[-2] == "conv":
+        names.append(".".join(parts[:-2] + parts[-1:]))
+    if len(parts) >= 2:
+        names.append(".".join(parts[:-1] + ["conv", parts[-1]]))
+    return names
