@@ -47,7 +47,7 @@ def tiny_run(tmp_path_factory, fixtures_root):
                        "options": {"model_config": str(models / "model_params.yaml"),
                                    "checkpoint": str(models / "checkpoint.pth.tar"), "backend": "x265"}}]
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    r = run_ctc(cfg_path, "-j", "2", "--no-report")
+    r = run_ctc(cfg_path, "-j", "2", "--no-report", "--keep-decoded")
     assert r.returncode == 0, r.stderr
     return root
 
@@ -87,6 +87,7 @@ def test_every_cell_of_a_real_run_matches(tiny_run):
         assert res["checked"]["decoder_md5"] == "codec_metadata.md5_per_picture"
         assert res["checked"]["metrics"] == ["psnr_rgb", "psnr_y", "ssim"]
         assert res["md5_per_picture"] == recs[res["digest"]]["md5_per_picture"]
+        assert (run / recs[res["digest"]]["decoded_file"]).is_file() and not res["notes"]
     assert {res["codec"] for res in report["results"]} == {"hevc_anchor", "vvc_anchor", "dac"}
     md = (run / "crosscheck" / "report.md").read_text()
     assert "All cells match" in md and "4 of 4 cells match" in md
@@ -133,11 +134,15 @@ def test_edited_record_values_are_named(tiny_run, tmp_path):
     rec = recs[hevc]
     rec["kbps"] += 0.5
     (run / "cells" / f"{hevc}.json").write_text(json.dumps(rec))
+    kept = run / rec["decoded_file"]  # the pictures the run kept: one sample of picture 3 changed
+    data = bytearray(kept.read_bytes())
+    data[3 * (3 * 64 * 64) + 100] ^= 1
+    kept.write_bytes(bytes(data))
     r = xcheck(run)
     assert r.returncode == 1
     bad = _mismatching(run)
     assert sorted(bad[vvc]) == ["MD5: picture 1", "metric psnr_y: picture 2"]
-    assert bad[hevc] == ["kbps (8 x bytes / duration)"]
+    assert bad[hevc] == ["kbps (8 x bytes / duration)", "decoded file: picture 3"]
     # a tolerance accepts the tiny metric difference, never an MD5 difference
     r = xcheck(run, "--metric-tolerance", "1e-6", "--report-dir", tmp_path / "tol")
     assert r.returncode == 1
@@ -174,6 +179,8 @@ def test_exported_package_verifies_with_the_same_command(tiny_run, tmp_path):
         assert r.returncode == 0, r.stderr
         report = json.loads((pkg / "crosscheck" / "report.json").read_text())
         assert report["all_match"] and report["cells"] == 4
+        # the package holds no decoded pictures: said, not a difference
+        assert all("not compared" in " ".join(res["notes"]) for res in report["results"])
     finally:
         hidden.rename(tiny_run)
 
@@ -202,7 +209,7 @@ def _one_line_error(capsys, argv, *words) -> None:
         assert w in err[0], err[0]
 
 
-def test_bad_input_is_one_line(tiny_run, tmp_path, capsys):
+def test_bad_input_is_one_line(tiny_run, tmp_path, capsys, monkeypatch):
     _one_line_error(capsys, [tmp_path / "nope"], "no such folder")
     (tmp_path / "file").write_text("x")
     _one_line_error(capsys, [tmp_path / "file"], "not a folder")
@@ -216,6 +223,14 @@ def test_bad_input_is_one_line(tiny_run, tmp_path, capsys):
     _one_line_error(capsys, [run, "-j", "0"], "-j")
     _one_line_error(capsys, [run, "--sequences", tmp_path / "file"], "--sequences", "not a folder")
     _one_line_error(capsys, [run, "--decoder-backend", "hm"], "--decoder-backend hm cannot decode")
+    _one_line_error(capsys, [run, "--device", "tpu"], "--device")
+    hevc_only = _copy_run(tiny_run, tmp_path / "hevc_only")
+    for d, rec in recs.items():
+        if rec["codec"] != "hevc_anchor":
+            (hevc_only / "cells" / f"{d}.json").unlink()
+    monkeypatch.delenv("GFVC_HM_DECODER", raising=False)
+    _one_line_error(capsys, [hevc_only, "--decoder-backend", "hm"], "--decoder-backend hm", "GFVC_HM_DECODER")
+    monkeypatch.undo()
     _one_line_error(capsys, [run, "--sequences", tmp_path / "empty"], "TINY_001", "not found")
     _one_line_error(capsys, [run, tmp_path / "pkg"], "only for --export")
     _one_line_error(capsys, ["--export", run, tmp_path / "file"], "not an empty folder")

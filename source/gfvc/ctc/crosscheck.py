@@ -29,6 +29,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -174,6 +175,7 @@ def check_cell(job: dict[str, Any]) -> dict[str, Any]:
             checked["decoder_md5"] = "codec_metadata.md5_per_picture"
         if not isinstance(rec.get("md5_per_picture"), list) and not isinstance(meta.get("md5_per_picture"), list):
             notes.append("the record holds no per-picture MD5s: pictures checked through the metrics only")
+        _check_decoded_file(job, rec, md5, diffs, notes)
         if "rate_breakdown" in extra and isinstance(meta.get("rate_breakdown"), dict):
             if extra["rate_breakdown"] != meta["rate_breakdown"]:
                 _diff(diffs, "rate breakdown", meta["rate_breakdown"], extra["rate_breakdown"])
@@ -183,6 +185,26 @@ def check_cell(job: dict[str, Any]) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001 - reported as this cell's problem
         _diff(diffs, "cross-check", "completes", f"failed: {_one_line(e)}")
     return result
+
+
+def _check_decoded_file(job, rec, md5: list[str], diffs, notes) -> None:
+    """The pictures the run kept (``--keep-decoded``: planar R, G, B per picture) against the
+    re-decoded ones, picture by picture."""
+    if not isinstance(rec.get("decoded_file"), str):
+        return
+    path = Path(job["run_dir"]) / rec["decoded_file"]
+    if not path.is_file():
+        notes.append(f"the decoded pictures the run kept ({rec['decoded_file']}) are not here: not compared")
+        return
+    size = 3 * job["width"] * job["height"]
+    data = read_input_bytes(path, "decoded pictures", None)
+    if len(data) != size * len(md5):
+        _diff(diffs, "decoded file: size", size * len(md5), len(data))
+        return
+    for i, want in enumerate(md5):
+        got = hashlib.md5(data[i * size:(i + 1) * size]).hexdigest()
+        if got != want:
+            _diff(diffs, f"decoded file: picture {i}", got, want)
 
 
 def _check_metrics(job, rec, pictures, diffs, notes, checked) -> None:
@@ -365,6 +387,13 @@ def _check_options(records, decoder_backend: str | None, device: str) -> None:
     if problems:
         raise CrossCheckError(sorted(set(problems))[0] + (f" (and {len(set(problems)) - 1} more)"
                                                           if len(set(problems)) > 1 else ""))
+    if decoder_backend in JVET_DECODERS and records:
+        from ..baselayer import get_backend
+
+        try:
+            get_backend(decoder_backend)._exe("decoder")  # the app must be there before any work
+        except GfvcError as e:
+            raise CrossCheckError(f"--decoder-backend {decoder_backend}: {str(e).splitlines()[0]}") from None
     if device.startswith("cuda") and any(r.get("codec_name") in GFVC_CODECS for r in records):
         import torch
 
@@ -409,7 +438,7 @@ def crosscheck(run_dir: Path, report_dir: Path | None = None, sequences: Path | 
             jobs = []
             for rec in records:
                 seq = rec["identity"].get("sequence") or {}
-                jobs.append({"record": rec, "bitstream": str(run_dir / "cells" / f"{rec['digest']}.bin"),
+                jobs.append({"record": rec, "run_dir": str(run_dir), "bitstream": str(run_dir / "cells" / f"{rec['digest']}.bin"),
                              "codec_name": rec.get("codec_name"), "settings": rec["identity"]["codec"]["settings"],
                              "frames": rec["frames"], "width": seq.get("width"), "height": seq.get("height"),
                              "sequence_path": str(seq_paths.get(seq.get("sha256"), "")),
@@ -666,6 +695,8 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"-j must be a positive whole number, got {args.workers}")
     if not (args.metric_tolerance >= 0 and math.isfinite(args.metric_tolerance)):
         return fail(f"--metric-tolerance must be a finite number >= 0, got {args.metric_tolerance}")
+    if not re.fullmatch(r"cpu|cuda(:[0-9]+)?", args.device):
+        return fail(f"--device must be cpu, cuda or cuda:N, got {args.device!r}")
     for what, folder in (("--sequences", args.sequences), *(("--models", m) for m in args.models or ())):
         if folder is not None and not folder.is_dir():
             return fail(f"{what} {folder}: not a folder")
