@@ -164,6 +164,7 @@ def test_exported_package_verifies_with_the_same_command(tiny_run, tmp_path):
         lines = (pkg / "md5" / f"{c['digest']}.md5").read_text().splitlines()
         assert sum(line.startswith("POC") for line in lines) >= 4
     assert (pkg / "run.yaml").is_file() and (pkg / "results" / "results.csv").is_file()
+    assert (pkg / "config" / "ctc.yaml").is_file()
     assert len(list((pkg / "models").glob("*.yaml"))) == 1
     # the cross-checker's machine: the sequences and the checkpoint are elsewhere
     moved = tmp_path / "elsewhere"

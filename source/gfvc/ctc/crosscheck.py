@@ -571,7 +571,8 @@ recorded rate, with the recorded metric values. 1: some cell differs (report in
 Contents:
 - `cells/<digest>.json`, `cells/<digest>.bin`: each cell's record and its bitstream (one Annex-B file),
 - `md5/<digest>.md5`: the decoded pictures' MD5s, one HM-style line per picture,
-- `run.yaml`: the run's configuration; `models/`: the model configurations the GFVC codecs used,
+- `run.yaml`: the run's resolved configuration; `config/`: the CTC configuration it was started with;
+  `models/`: the model configurations the GFVC codecs used,
 - `results/`, `report/`: the run's tables,
 - `package.json`: the cells, the sequences (file name and SHA-256) and the checkpoints.
 
@@ -601,16 +602,30 @@ def export_package(run_dir: Path, package: Path) -> dict[str, Any]:
                                   "names (damaged?); not exported")
     from .. import __version__
 
-    sequences, checkpoints, configs = {}, {}, []
+    sequences: dict[str, Any] = {}
+    checkpoints: dict[str, Any] = {}
     for rec in records:
         seq = rec["identity"].get("sequence") or {}
         sequences[seq.get("sha256")] = {k: seq.get(k) for k in ("name", "file", "sha256", "frames", "width",
                                                                   "height", "fps")}
         settings = rec["identity"]["codec"]["settings"]
         if rec.get("codec_name") in GFVC_CODECS:
-            checkpoints[settings.get("checkpoint")] = {
+            c = checkpoints.setdefault(str(settings.get("checkpoint")), {
                 "family": settings.get("family") or rec.get("codec_name"), "sha256": settings.get("checkpoint"),
-                "model_config_sha256": settings.get("model_config"), "codecs": sorted({str(rec.get("codec"))})}
+                "model_config_sha256": settings.get("model_config"), "codecs": []})
+            if rec.get("codec") not in c["codecs"]:
+                c["codecs"] = sorted(c["codecs"] + [str(rec.get("codec"))])
+    # the model configurations (small, not weights) the GFVC cells were coded with, found first
+    wanted = {c["model_config_sha256"] for c in checkpoints.values()}
+    config_files: dict[str, Path] = {}
+    for f in _model_files(run_dir, snapshot):
+        if f.name.endswith((".yaml", ".yml")):
+            config_files.setdefault(sha256_file(f), f)
+    for c in checkpoints.values():
+        if c["model_config_sha256"] not in config_files:
+            raise CrossCheckError(f"the {c['family']} model configuration (SHA-256 "
+                                  f"{str(c['model_config_sha256'])[:12]}...) the run names in run.yaml is not found")
+    source = Path(str(snapshot["source"])) if snapshot.get("source") else None
     try:
         package.mkdir(parents=True, exist_ok=True)
         (package / "cells").mkdir()
@@ -621,27 +636,25 @@ def export_package(run_dir: Path, package: Path) -> dict[str, Any]:
             (package / "md5" / f"{rec['digest']}.md5").write_text(md5_log(rec))
         if (run_dir / "run.yaml").is_file():
             shutil.copyfile(run_dir / "run.yaml", package / "run.yaml")
+        if source is not None and source.is_file():  # the CTC configuration the run was started with
+            (package / "config").mkdir()
+            shutil.copyfile(source, package / "config" / source.name)
         for sub in ("results", "report"):
             if (run_dir / sub).is_dir():
                 shutil.copytree(run_dir / sub, package / sub)
-        wanted = {c["model_config_sha256"] for c in checkpoints.values()}
-        for f in _model_files(run_dir, snapshot):
-            if f.name.endswith((".yaml", ".yml")) and sha256_file(f) in wanted:
-                (package / "models").mkdir(exist_ok=True)
-                dest = package / "models" / f"{sha256_file(f)[:16]}_{f.name}"
-                shutil.copyfile(f, dest)
-                configs.append(str(dest.relative_to(package)))
-        for c in checkpoints.values():
-            if c["model_config_sha256"] not in {sha256_file(package / p) for p in configs}:
-                raise CrossCheckError(f"the {c['family']} model configuration (SHA-256 "
-                                      f"{str(c['model_config_sha256'])[:12]}...) named by the run is not found")
+        configs = []
+        for sha in sorted(wanted):
+            (package / "models").mkdir(exist_ok=True)
+            dest = package / "models" / f"{sha[:16]}_{config_files[sha].name}"
+            shutil.copyfile(config_files[sha], dest)
+            configs.append(str(dest.relative_to(package)))
         manifest = {"format": PACKAGE_FORMAT, "gfvc_version": __version__, "source_run": str(run_dir.resolve()),
                     "cells": [{"digest": r["digest"], "sequence": r.get("sequence"), "codec": r.get("codec"),
                                "rate_point": r.get("rate_point"), "bytes": r["bytes"],
                                "bitstream_sha256": r["bitstream_sha256"]} for r in records],
                     "sequences": sorted(sequences.values(), key=lambda s: str(s["name"])),
                     "checkpoints": sorted(checkpoints.values(), key=lambda c: str(c["sha256"])),
-                    "model_configs": sorted(configs)}
+                    "model_configs": configs}
         (package / PACKAGE_FILE).write_bytes(json_bytes(manifest))
         lines = [f"- {c['family']} ({', '.join(c['codecs'])}): checkpoint SHA-256 `{c['sha256']}`"
                  for c in manifest["checkpoints"]] or ["(none: this run has no GFVC cell)"]
