@@ -201,10 +201,10 @@ def _check_decoded_file(job, rec, md5: list[str], diffs, notes) -> None:
     if len(data) != size * len(md5):
         _diff(diffs, "decoded file: size", size * len(md5), len(data))
         return
-    for i, want in enumerate(md5):
-        got = hashlib.md5(data[i * size:(i + 1) * size]).hexdigest()
-        if got != want:
-            _diff(diffs, f"decoded file: picture {i}", got, want)
+    for i, redecoded in enumerate(md5):
+        kept = hashlib.md5(data[i * size:(i + 1) * size]).hexdigest()
+        if kept != redecoded:
+            _diff(diffs, f"decoded file: picture {i}", kept, redecoded)
 
 
 def _check_metrics(job, rec, pictures, diffs, notes, checked) -> None:
