@@ -160,3 +160,46 @@ def test_hdac_with_pre_coded_base_layers(tmp_path, clips):
     assert "mse" in rows[0] and len(rows) == 4
     load_model("hdac", config["model_params"], tmp_path / "run" / "checkpoint.pth.tar", device="cpu")
     assert train(path, clips, tmp_path / "none") == 2   # no base layer given: one-line error
+
+
+def test_warm_start_from_dac_and_export_a_model_folder(tmp_path, clips):
+    """MRDAC warm-started from a trained DAC: every tensor that fits is the DAC's, the rest its own
+    initial value; the exported float16 model folder loads strictly and codes like the float16
+    weights cast back to float32."""
+    from gfvc.train.export import main as export_main
+
+    dac = write_config(tmp_path / "dac.yaml", tiny_config("dac", epochs=1, num_repeats=1))
+    assert train(dac, clips, tmp_path / "dac") == 0
+    mrdac = write_config(tmp_path / "mrdac.yaml", tiny_config("mrdac", epochs=1, num_repeats=1))
+    assert train(mrdac, clips, tmp_path / "mrdac", "--warm-start", tmp_path / "dac" / "checkpoint.pth.tar",
+                 "--max-iterations", 1) == 0
+    dac_state, _ = read_checkpoint(tmp_path / "dac" / "checkpoint.pth.tar")
+    mr_state, _ = read_checkpoint(tmp_path / "mrdac" / "checkpoint.pth.tar")
+    meta = mr_state["gfvc_metadata"]["warm_start"]
+    assert meta["copied"] > 0 and meta["left"] > 0
+    # the aggregation blocks exist only in MRDAC: never copied
+    assert any(".ref_agg" in n or "agg" in n for n in meta["left_first"]) or meta["left"] >= 2
+    # with one optimiser step after the warm start the shared tensors moved only a little from the DAC's
+    # (parameters only: batch-norm running statistics move by the momentum in one training forward)
+    shared = [n for n, v in dac_state["kp_detector"].items()
+              if n in mr_state["kp_detector"] and v.shape == mr_state["kp_detector"][n].shape
+              and v.is_floating_point() and "running_" not in n]
+    assert shared
+    for name in shared[:5]:
+        assert torch.allclose(dac_state["kp_detector"][name], mr_state["kp_detector"][name], atol=1e-2)
+    # no overlap at all is refused in one line
+    assert train(mrdac, clips, tmp_path / "bad", "--warm-start", tmp_path / "dac.yaml") == 2
+
+    assert export_main([str(tmp_path / "dac"), str(tmp_path / "model")]) == 0
+    exported, _ = read_checkpoint(tmp_path / "model" / "checkpoint.pth.tar")
+    assert set(exported) == {"generator", "kp_detector", "gfvc_metadata"}
+    assert exported["gfvc_metadata"]["storage"] == "float16"
+    assert all(v.dtype == torch.float16 for v in exported["generator"].values() if v.is_floating_point())
+    model = load_model("dac", str(tmp_path / "model" / "model.yaml"), tmp_path / "model" / "checkpoint.pth.tar",
+                       device="cpu")
+    for name, value in model.generator.state_dict().items():
+        expected = dac_state["generator"][name]
+        if expected.is_floating_point():
+            assert torch.equal(value, expected.to(torch.float16).to(value.dtype)), name
+    assert (tmp_path / "model" / "losses.csv").is_file() and (tmp_path / "model" / "train.yaml").is_file()
+    assert export_main([str(tmp_path / "nothing"), str(tmp_path / "m2")]) == 2

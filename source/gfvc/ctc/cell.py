@@ -212,6 +212,9 @@ def _compute_cell(task: CellTask, log: logging.Logger) -> CellOutcome:
         "bytes": nbytes,
         "kbps": nbytes * 8 / 1000 / seconds,
         "bitstream_sha256": bit_sha,
+        # MD5 of each decoded picture as gfvc-decode prints it (planar R, G, B): what a
+        # cross-check (gfvc-crosscheck) compares a fresh decoding with, for every codec
+        "md5_per_picture": decoded_md5_list(decoded),
         "metrics": metrics,
         "codec_metadata": result.metadata or {},
         "visual": visual,
@@ -226,6 +229,13 @@ def _compute_cell(task: CellTask, log: logging.Logger) -> CellOutcome:
         decoded_bytes = rgb_to_planar_bytes(decoded)
     return CellOutcome(digest=task.digest, ok=True, record=record, bitstream=result.bitstream,
                        decoded=decoded_bytes, pictures=pictures)
+
+
+def decoded_md5_list(decoded: np.ndarray) -> list[str]:
+    """Hex MD5 of each (H, W, 3) uint8 RGB picture, planar R, G, B (gfvc.bitstream.picture_md5)."""
+    from ..bitstream import picture_md5
+
+    return [picture_md5([p]).hex() for p in decoded]
 
 
 def failure_record(task: CellTask, error: str, detail: str) -> dict[str, Any]:

@@ -131,7 +131,7 @@ def write_run_tables(plan: Plan, records: list[dict[str, Any] | None], run_dir: 
 
         try:
             out = write_report(table, plan.config.bdrate_anchors, list(plan.config.metrics), run_dir / "report",
-                               tests=plan.config.bdrate_tests)
+                               tests=plan.config.bdrate_tests, unavailable=_unavailable(plan, records))
         except ReportError as e:
             raise CtcError(f"the BD-rate report cannot be made: {e}") from None
         written.update(_paths("report", out, run_dir / "report"))

@@ -64,6 +64,17 @@ def _select(found: list[str], wanted: list[str] | None, role: str) -> list[str]:
     return wanted
 
 
+def _unavailable(records: list[dict]) -> dict[str, str]:
+    """{metric: why} from the stores' provenance ``unavailable_metrics`` (distinct reasons joined)."""
+    reasons: dict[str, list[str]] = {}
+    for rec in records:
+        found = rec["provenance"].get("unavailable_metrics")
+        for metric, why in (found.items() if isinstance(found, dict) else ()):
+            if str(why) not in reasons.setdefault(str(metric), []):
+                reasons[str(metric)].append(str(why))
+    return {m: "; ".join(whys) for m, whys in reasons.items()}
+
+
 def run(args: argparse.Namespace) -> dict:
     tests_table, test_records = _load(args.results)
     anchors_table, anchor_records = _load(args.anchor)
@@ -80,7 +91,8 @@ def run(args: argparse.Namespace) -> dict:
         if not metrics:
             raise CliError("test and anchor stores have no metric column in common")
     table = tests_table.merged(anchors_table)
-    written = write_report(table, anchors, metrics, args.out, tests=tests)
+    written = write_report(table, anchors, metrics, args.out, tests=tests,
+                           unavailable=_unavailable(anchor_records + test_records))
     from .html import table_views, write_html_report
 
     written.update(write_html_report(args.out, "gfvc BD-rate report", table_views(table, anchors, tests), metrics))

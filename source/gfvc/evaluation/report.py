@@ -36,10 +36,12 @@ def _check(table: ResultTable, anchors: list[str], tests: list[str], metrics: li
 
 
 def write_report(table: ResultTable, anchors: list[str], metrics: list[str], out_dir,
-                 tests: list[str] | None = None) -> dict[str, Path]:
+                 tests: list[str] | None = None, unavailable: dict[str, str] | None = None) -> dict[str, Path]:
     """Write bdrate.csv, bdquality.csv, bdrate.md, bdrate.xlsx and rd_<metric>[_per_sequence].png.
 
-    ``tests`` defaults to every codec of the table that is not an anchor. Returns {what: path}.
+    ``tests`` defaults to every codec of the table that is not an anchor. ``unavailable``
+    ({metric: why}, provenance's ``unavailable_metrics``) says why a metric with no value at all
+    was not computed; the workbook lists it once and leaves its columns out. Returns {what: path}.
     """
     anchors = list(anchors)
     tests = [c for c in table.codecs if c not in anchors] if tests is None else list(tests)
@@ -49,7 +51,6 @@ def write_report(table: ResultTable, anchors: list[str], metrics: list[str], out
     quality_blocks = build_blocks(table, "quality", anchors, tests, metrics)
     if not rate_blocks:
         raise ReportError("every test codec is also an anchor: nothing to compare")
-    pairs = [(b.anchor, b.test) for b in rate_blocks]
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -62,7 +63,7 @@ def write_report(table: ResultTable, anchors: list[str], metrics: list[str], out
                    "Lower-is-better metrics enter as 1 - x.\n\n"
                    + blocks_markdown(rate_blocks, "BD-rate") + "\n"
                    + blocks_markdown(quality_blocks, "BD-quality")).encode("utf-8"),
-        XLSX: workbook_bytes(table, rate_blocks, quality_blocks, pairs, metrics),
+        XLSX: workbook_bytes(table, rate_blocks, quality_blocks, anchors, tests, metrics, unavailable),
     }
     keys = {BDRATE_CSV: "bdrate_csv", BDQUALITY_CSV: "bdquality_csv", MARKDOWN: "markdown", XLSX: "xlsx"}
     codecs = anchors + [t for t in tests if t not in anchors]

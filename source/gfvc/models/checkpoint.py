@@ -139,3 +139,49 @@ def state_dict_layout(module: nn.Module) -> list[tuple[str, list[int], str]]:
     structure of a published checkpoint. Works on modules built on the ``meta`` device."""
     return [(key, list(value.shape), str(value.dtype).replace("torch.", ""))
             for key, value in module.state_dict().items()]
+
+
+def warm_start(path: str | Path, modules: Mapping[str, nn.Module]) -> dict:
+    """Copy into ``modules`` every tensor of the checkpoint at ``path`` whose top-level entry, key and
+    shape match; everything else keeps its current (initial) value.
+
+    This is how a training run starts from a related family's model (MRDAC or RDAC+ from a trained
+    DAC: same keypoint detector and animation generator, plus networks of their own). It is never
+    used to load a model for coding: that is :func:`load_checkpoint`, strict. Returns a summary for
+    the training metadata: the file's SHA-256, the numbers of tensors copied and left, and the first
+    names left at their initial value."""
+    checkpoint, sha256 = read_checkpoint(path)
+    copied, left = 0, []
+    for name, module in modules.items():
+        source = checkpoint.get(name)
+        source = source if isinstance(source, Mapping) else {}
+        state = module.state_dict()
+        update = {}
+        for key, value in state.items():
+            for candidate in _warm_start_names(key):
+                other = source.get(candidate)
+                if isinstance(other, torch.Tensor) and tuple(other.shape) == tuple(value.shape):
+                    update[key] = other.to(value.dtype)
+                    break
+            else:
+                left.append(f"{name}.{key}")
+        if update:
+            module.load_state_dict({**state, **update})
+        copied += len(update)
+    if copied == 0:
+        raise CheckpointError(f"checkpoint {path} has no tensor that fits this model (nothing to warm-start from)")
+    return {"checkpoint": str(path), "sha256": sha256, "copied": copied, "left": len(left),
+            "left_first": left[:MAX_LISTED_PROBLEMS]}
+
+
+def _warm_start_names(key: str) -> list:
+    """``key`` and its spellings in the other families' official layouts: some wrap a layer in a
+    module with a ``conv`` member (DAC's ``kp.conv.weight``, ``final.conv.weight``) where others
+    hold it directly (MRDAC's ``kp.weight``, ``final.weight``)."""
+    parts = key.split(".")
+    names = [key]
+    if len(parts) >= 3 and parts[-2] == "conv":
+        names.append(".".join(parts[:-2] + parts[-1:]))
+    if len(parts) >= 2:
+        names.append(".".join(parts[:-1] + ["conv", parts[-1]]))
+    return names

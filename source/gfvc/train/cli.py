@@ -31,6 +31,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--out", required=True, help="output folder: checkpoint, losses.csv")
     ap.add_argument("--resume", action="store_true", help="continue the run whose checkpoint is in --out")
     ap.add_argument("--init", help="start from this checkpoint's networks (e.g. the previous RDAC+ stage)")
+    ap.add_argument("--warm-start", metavar="CHECKPOINT",
+                    help="copy the tensors that fit (same name and shape) from this checkpoint, e.g. a trained "
+                         "DAC into MRDAC or RDAC+; the rest keeps its initial value (excludes --init)")
     ap.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     ap.add_argument("--vgg19-weights", help="torchvision vgg19 state_dict for the perceptual loss "
                     f"(default: ${VGG19.env_var}; without it the L1 + SSIM pyramid fallback is used)")
@@ -85,7 +88,7 @@ def run(args, log=print) -> dict:
             raise TrainConfigError(f"--base-layer takes QP=FOLDER, not {item!r}")
         base_layers[int(qp)] = folder
     trainer = Trainer(config, args.data, args.out, device=args.device, vgg19_weights=resolve_vgg19(args.vgg19_weights),
-                      init=args.init, resume=args.resume, list_file=args.list_file, split=args.split,
+                      init=args.init, warm_start=args.warm_start, resume=args.resume, list_file=args.list_file, split=args.split,
                       max_iterations=args.max_iterations, num_workers=args.num_workers,
                       hold_after_checkpoint=args.hold_after_checkpoint, record_samples=args.record_samples,
                       base_layers=base_layers, log=log)

@@ -209,7 +209,7 @@ class TrainingError(TrainConfigError):
 
 class Trainer:
     def __init__(self, config: dict, data_sources: list, out: Path, *, device: str | None = None,
-                 vgg19_weights=None, init: str | None = None, resume: bool = False, list_file: str | None = None,
+                 vgg19_weights=None, init: str | None = None, warm_start: str | None = None, resume: bool = False, list_file: str | None = None,
                  split: str = "train", max_iterations: int | None = None, num_workers: int = 0,
                  hold_after_checkpoint: int | None = None, record_samples: bool = False,
                  base_layers: dict | None = None, log=print):
@@ -247,8 +247,17 @@ class Trainer:
 
         torch.manual_seed(self.seed)  # identical initial weights in every process
         self.model = build_model(self.family.model_family, config["model_params"]).to(self.rt.device)
+        if init and warm_start:
+            raise TrainingError("--init and --warm-start exclude each other")
         if init:
             self.model.load_checkpoint(init)  # strict; the previous stage's checkpoint
+        self.warm_start = None
+        if warm_start:
+            from ..models.checkpoint import warm_start as warm_start_from
+
+            self.warm_start = warm_start_from(warm_start, {n: getattr(self.model, n) for n in self.model.network_names})
+            self.log(f"warm start from {warm_start}: {self.warm_start['copied']} tensors copied, "
+                     f"{self.warm_start['left']} left at their initial value")
         self.model.train()
         trainable = set(freeze_for(self.family, self.model))
         for module in self.model.modules():   # frozen stages keep their normalisation statistics
@@ -307,6 +316,7 @@ class Trainer:
                 "steps": self.iteration, "epoch": self.epoch, "iterations_per_epoch": self.iterations_per_epoch,
                 "world_size": self.rt.world_size, "finished": finished, "perceptual": self.perceptual.kind,
                 "software": {"gfvc": __version__, "torch": str(torch.__version__)},
+                **({"warm_start": self.warm_start} if self.warm_start else {}),
                 **self.family.extra_metadata()}
 
     def _rng_states(self) -> list:
