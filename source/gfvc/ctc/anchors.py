@@ -72,7 +72,7 @@ def anchor_rows(anchor: StoredAnchor, plan) -> tuple[list[Any], list[str]]:
     sha_of = {t.sequence: t.input_sha256 for t in plan.tasks}
     wanted = [s for s in plan.sequences if s.name in sha_of]
     for s in wanted:
-        rows = [r for r in anchor.table.rows if r.sequence == s.name]
+        rows = [r for r in anchor.table.rows if r.sequence == s.name and r.codec in anchor.codecs]
         if not rows:
             problems.append(f"stored anchor {anchor.path} has no RD points for sequence {s.name}")
             continue
@@ -83,7 +83,7 @@ def anchor_rows(anchor: StoredAnchor, plan) -> tuple[list[Any], list[str]]:
         bad = sorted({r.frames for r in rows if r.frames != s.frames})
         if bad:
             problems.append(f"stored anchor {anchor.path} coded {bad[0]} frames of {s.name}, this run codes "
-                            f"{s.frames} (regenerate it with the run's frames, or use --frames {bad[0]})")
+                            f"{s.frames}: name {','.join(anchor.codecs)} in --codecs to code it in this run")
     prov_metrics = anchor.provenance.get("metrics", {}) if isinstance(anchor.provenance.get("metrics"), dict) else {}
     differing, anchor.notes = [], []
     for name in plan.config.metrics:
@@ -95,7 +95,7 @@ def anchor_rows(anchor: StoredAnchor, plan) -> tuple[list[Any], list[str]]:
     names = {s.name for s in wanted}
     out = []
     for r in anchor.table.rows:
-        if r.sequence in names:
+        if r.sequence in names and r.codec in anchor.codecs:
             metrics = {m: (None if m in differing else r.metrics.get(m)) for m in plan.config.metrics}
             out.append(ResultRow(r.sequence, r.dataset_class, r.codec, r.rate_point, r.frames, r.fps, r.bytes,
                                  r.kbps, metrics))

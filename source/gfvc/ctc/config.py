@@ -363,7 +363,7 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
     stored_labels = [c for a in stored for c in a.codecs]
     for what, names in (("anchors", anchors), ("tests", tests or [])):
         for n in names:
-            if codecs and n not in labels and not (what == "anchors" and n in stored_labels):
+            if codecs and n not in labels and n not in stored_labels:
                 known = ", ".join(labels) + (f"; stored anchors: {', '.join(stored_labels)}" if stored_labels else "")
                 problems.append(f"{at('bdrate.' + what)} names {n!r}, which is not a codec of this run ({known})")
 
@@ -440,12 +440,53 @@ def _stored_anchors(value: Any, where: str, run_labels: list[str], problems: lis
         except GfvcError as e:
             problems.append(f"{where}: {str(e).splitlines()[0]}")
             continue
+        # a codec that the run codes itself is taken from the run (e.g. --codecs dac,vvc_anchor)
+        anchor.codecs = [c for c in anchor.codecs if c not in run_labels]
         for codec in anchor.codecs:
-            if codec in run_labels:
-                problems.append(f"{where}: {text} holds codec {codec!r}, which this run also codes: drop one of them")
-            elif any(codec in a.codecs for a in out):
+            if any(codec in a.codecs for a in out):
                 problems.append(f"{where}: codec {codec!r} is in two stored anchors")
-        out.append(anchor)
+        if anchor.codecs:
+            out.append(anchor)
+    return out
+
+
+#: run_ctc.py --quick: a minute-scale smoke run of a configuration (doc/ctc.md)
+QUICK_SEQUENCES = 2
+QUICK_FRAMES = 8
+QUICK_RATE_POINTS = 2
+QUICK_METRICS = ("psnr_y", "psnr_rgb", "ssim")
+
+
+def quick_config(raw: dict[str, Any]) -> dict[str, Any]:
+    """The smoke-run form of a configuration: the first QUICK_SEQUENCES sequences of its
+    ``include`` (all when it has none), QUICK_FRAMES frames, each codec at its lowest-rate and
+    highest-rate configured point (its first and last; codecs without configured points keep
+    their defaults), the cheap metrics, no stored anchors and no BD-rate report (BD-rate needs
+    four points), into its own run folder (``<name>-quick``). Command-line options apply on top."""
+    out = copy.deepcopy(raw)
+    seq = dict(out.get("sequences") or {}) if isinstance(out.get("sequences"), dict) else {"builtin": True}
+    if isinstance(seq.get("include"), list):
+        seq["include"] = seq["include"][:QUICK_SEQUENCES]
+    frames = seq.get("frames")
+    seq["frames"] = min(frames, QUICK_FRAMES) if isinstance(frames, int) and not isinstance(frames, bool) \
+        and frames > 0 else QUICK_FRAMES
+    out["sequences"] = seq
+    codecs = []
+    for entry in out.get("codecs") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("rate_points"), list) \
+                and len(entry["rate_points"]) > QUICK_RATE_POINTS:
+            rps = entry["rate_points"]
+            entry = dict(entry, rate_points=[rps[0], rps[-1]])
+        codecs.append(entry)
+    out["codecs"] = codecs
+    out["metrics"] = list(QUICK_METRICS)
+    out["metric_options"] = {}
+    out["stored_anchors"] = []
+    out["bdrate"] = {"anchors": [], "tests": None}
+    name = out.get("name")
+    out["name"] = f"{name}-quick" if isinstance(name, str) else "quick"
+    if isinstance(out.get("output"), str) and out["output"]:
+        out["output"] = out["output"].rstrip("/") + "-quick"
     return out
 
 
