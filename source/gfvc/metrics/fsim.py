@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from .base import TensorMetric, batches, register_metric, to_tensor01
+from .cache import FeatureCache  # noqa: F401 - FeatureCache was defined here
 
 YIQ_FROM_RGB = (
     (0.299, 0.587, 0.114),
@@ -154,56 +153,6 @@ def phase_congruency(lum, bank: FilterBank, k: float = 2.0, epsilon: float = 1e-
 
 def _similarity(a, b, c):
     return (2.0 * a * b + c) / (a * a + b * b + c)
-
-
-class FeatureCache:
-    """Per-process LRU of reference-picture features, bounded by the bytes of the tensors it holds."""
-
-    def __init__(self, max_bytes: int = 256 << 20):
-        self.max_bytes = int(max_bytes)
-        self.hits = 0
-        self.misses = 0
-        self._entries: OrderedDict = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _size(value) -> int:
-        return sum(t.element_size() * t.nelement() for t in value)
-
-    def get(self, key):
-        with self._lock:
-            value = self._entries.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return value
-
-    def put(self, key, value) -> None:
-        size = self._size(value)
-        with self._lock:
-            if size > self.max_bytes or key in self._entries:
-                return
-            self._entries[key] = value
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, old = self._entries.popitem(last=False)
-                self._bytes -= self._size(old)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
-            self.hits = self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @property
-    def nbytes(self) -> int:
-        return self._bytes
 
 
 REFERENCE_CACHE = FeatureCache()
