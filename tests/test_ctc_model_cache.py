@@ -33,7 +33,7 @@ def tiny_model(tmp_path_factory):
 
 
 def _config(root: Path, model: dict) -> Path:
-    return make_tiny_ctc(root, n_seq=2, frames=3, size=64, metrics=("psnr_y",), extra={
+    return make_tiny_ctc(root, n_seq=1, frames=2, size=64, metrics=("psnr_y",), extra={
         "codecs": [{"name": "counting_dac", "rate_points": [32, 42, 52], "options": model}],
         "plugins": ["ctc_counting_codec"]})
 
@@ -51,8 +51,8 @@ def test_local_workers_load_the_model_once(tmp_path, tiny_model):
     rc, _, err = run_ctc_here(cfg, "--executor", "local", "-j", "1")
     assert rc == 0, err
     loads = _loads_per_process(tmp_path / "run")
-    assert sum(len(v) for v in loads.values()) == 6
-    assert len(loads) == 1 and os.getpid() not in loads  # one worker process coded all six cells
+    assert sum(len(v) for v in loads.values()) == 3
+    assert len(loads) == 1 and os.getpid() not in loads  # one worker process coded the three cells
     assert all(n == 1 for counts in loads.values() for n in counts)
 
 
@@ -69,5 +69,5 @@ def test_ray_workers_load_the_model_once(tmp_path, tiny_model, monkeypatch):
         ray.shutdown()
     assert rc == 0, err
     loads = _loads_per_process(tmp_path / "run")
-    assert sum(len(v) for v in loads.values()) == 6
+    assert sum(len(v) for v in loads.values()) == 3
     assert all(n == 1 for counts in loads.values() for n in counts)  # each worker process: one load

@@ -29,15 +29,16 @@ def _options(name, weights):
 def test_cached_reference_features_give_bit_identical_values(name, weights, monkeypatch):
     monkeypatch.setattr(backbones, "REFERENCE_CACHE", FeatureCache(max_bytes=1 << 30, scan_resistant=True))
     cache = backbones.REFERENCE_CACHE
-    size = 128 if name == "msvgg" else 48  # msVGG's smallest picture side is 128
-    ref, dis = synthetic_pair(2, size, seed=0)
-    _, other = synthetic_pair(2, size, seed=1)  # a second "rate point": another distorted sequence
+    # msVGG's smallest picture side is 128 (and it runs four scales): one picture only
+    size, n = (128, 1) if name == "msvgg" else (48, 2)
+    ref, dis = synthetic_pair(n, size, seed=0)
+    _, other = synthetic_pair(n, size, seed=1)  # a second "rate point": another distorted sequence
     opts = _options(name, weights)
     uncached = [get_metric(name, reference_cache=False, batch_size=1, **opts).compute(ref, d).per_picture
                 for d in (dis, other)]
     assert cache.hits == cache.misses == 0 and len(cache) == 0
     cached = [get_metric(name, batch_size=1, **opts).compute(ref, d).per_picture for d in (dis, other)]
-    assert cache.misses == 2 and cache.hits == 2  # two batches of the reference, computed once
+    assert cache.misses == n and cache.hits == n  # each batch of the reference computed once
     for a, b in zip(uncached, cached):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(cached[0], cached[1])
@@ -46,13 +47,16 @@ def test_cached_reference_features_give_bit_identical_values(name, weights, monk
 def test_the_cache_key_holds_the_metric_identity(weights, monkeypatch):
     monkeypatch.setattr(backbones, "REFERENCE_CACHE", FeatureCache(max_bytes=1 << 30, scan_resistant=True))
     cache = backbones.REFERENCE_CACHE
-    ref, dis = synthetic_pair(1, 128)
-    opts = _options("msvgg", weights)
-    a = get_metric("msvgg", **opts).compute(ref, dis).mean
-    b = get_metric("msvgg", layer_weights=(10, 10, 10, 10, 10), **opts).compute(ref, dis).mean
+    ref, dis = synthetic_pair(1, 48)
+    get_metric("lpips_alex", **_options("lpips_alex", weights)).compute(ref, dis)
+    get_metric("lpips_alex", dtype="float64", **_options("lpips_alex", weights)).compute(ref, dis)
     get_metric("lpips_vgg", **_options("lpips_vgg", weights)).compute(ref, dis)
-    assert cache.hits == 0 and cache.misses == 3  # other settings, other network: no shared features
-    assert b == pytest.approx(10 * a, rel=1e-5)
+    get_metric("dists", **_options("dists", weights)).compute(ref, dis)  # the same VGG-16 file as lpips_vgg
+    assert cache.hits == 0 and cache.misses == 4  # other settings, other network: no shared features
+    msvgg = [get_metric("msvgg", layer_weights=w, **_options("msvgg", weights)) for w in ((1,) * 5, (10,) * 5)]
+    msvgg[0]._network()
+    msvgg[1]._network()
+    assert msvgg[0]._identity != msvgg[1]._identity and msvgg[0]._model is not msvgg[1]._model
 
 
 def test_a_network_is_built_once_per_process(weights, monkeypatch):

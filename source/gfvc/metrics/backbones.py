@@ -15,15 +15,12 @@ of the reference pictures are kept across rate points and codecs in a per-proces
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from abc import abstractmethod
 from pathlib import Path
 
-import numpy as np
-
-from .base import MetricError, MetricUnavailable, TensorMetric, batches, to_tensor01
-from .cache import FeatureCache
+from .base import MetricError, MetricUnavailable, TensorMetric
+from .cache import FeatureCache, per_picture_with_cached_reference
 from .weights import WeightSource, load_state_dict, sha256_file
 
 #: environment variable: the byte budget of the deep metrics' reference-feature cache, in MiB (0: off)
@@ -197,24 +194,10 @@ class DeepMetric(TensorMetric):
     def _per_picture(self, reference, distorted):
         """As TensorMetric's, with the reference features of each batch taken from (or put in)
         REFERENCE_CACHE: computed the same way, so the values are bit-identical."""
-        import torch
-
         net = self._network()
-        out = []
-        with torch.no_grad():
-            for s in batches(reference.shape[0], self.batch_size):
-                ref_u8 = np.ascontiguousarray(reference[s])
-                key = ((hashlib.sha256(ref_u8.data).hexdigest(), ref_u8.shape, self._identity)
-                       if self.reference_cache else None)
-                ref_features = REFERENCE_CACHE.get(key) if key is not None else None
-                if ref_features is None:
-                    ref_features = net.features(to_tensor01(ref_u8, self.device, self.dtype))
-                    if key is not None:
-                        REFERENCE_CACHE.put(key, ref_features)
-                dis_features = net.features(to_tensor01(distorted[s], self.device, self.dtype))
-                value = net.compare(ref_features, dis_features)
-                out.append(value.detach().to("cpu", torch.float64).numpy().reshape(-1))
-        return np.concatenate(out)
+        identity = self._identity if self.reference_cache else None
+        return per_picture_with_cached_reference(self, reference, distorted, REFERENCE_CACHE, identity,
+                                                 net.features, net.compare)
 
     @abstractmethod
     def _build(self, paths: dict[str, Path]):

@@ -88,3 +88,32 @@ class FeatureCache:
     @property
     def nbytes(self) -> int:
         return self._bytes
+
+
+def per_picture_with_cached_reference(metric, reference, distorted, cache: FeatureCache, identity, features,
+                                      compare):
+    """(N,) values of a full-reference metric, batch by batch: ``compare(features(ref),
+    features(dis))``, the reference batch's features taken from (or put into) ``cache`` under
+    the SHA-256 of its pictures and ``identity`` (the metric's settings; None: no caching).
+    ``metric`` gives batch_size, device and dtype (gfvc.metrics.base.TensorMetric)."""
+    import hashlib
+
+    import numpy as np
+    import torch
+
+    from .base import batches, to_tensor01
+
+    out = []
+    with torch.no_grad():
+        for s in batches(reference.shape[0], metric.batch_size):
+            ref_u8 = np.ascontiguousarray(reference[s])
+            key = (hashlib.sha256(ref_u8.data).hexdigest(), ref_u8.shape, identity) if identity is not None else None
+            ref_features = cache.get(key) if key is not None else None
+            if ref_features is None:
+                ref_features = features(to_tensor01(ref_u8, metric.device, metric.dtype))
+                if key is not None:
+                    cache.put(key, ref_features)
+            dis_features = features(to_tensor01(distorted[s], metric.device, metric.dtype))
+            value = compare(ref_features, dis_features)
+            out.append(value.detach().to("cpu", torch.float64).numpy().reshape(-1))
+    return np.concatenate(out)

@@ -23,14 +23,13 @@ exactly the tensor the computation gives, so values are bit-identical with and w
 """
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .base import TensorMetric, batches, register_metric, to_tensor01
-from .cache import FeatureCache  # noqa: F401 - FeatureCache was defined here
+from .base import TensorMetric, register_metric
+from .cache import FeatureCache, per_picture_with_cached_reference  # noqa: F401 - FeatureCache was here
 
 YIQ_FROM_RGB = (
     (0.299, 0.587, 0.114),
@@ -191,25 +190,10 @@ class Fsim(TensorMetric):
         self.reference_cache = bool(reference_cache)
 
     def _per_picture(self, reference, distorted):
-        import torch
-
-        out = []
-        with torch.no_grad():
-            for s in batches(reference.shape[0], self.batch_size):
-                key = None
-                if self.reference_cache:
-                    ref_u8 = np.ascontiguousarray(reference[s])
-                    key = (hashlib.sha256(ref_u8.data).hexdigest(), ref_u8.shape, self.scales,
-                           self.orientations, str(self.device), str(self.dtype))
-                ref_features = REFERENCE_CACHE.get(key) if key is not None else None
-                if ref_features is None:
-                    ref_features = self._features(to_tensor01(reference[s], self.device, self.dtype))
-                    if key is not None:
-                        REFERENCE_CACHE.put(key, ref_features)
-                dis_features = self._features(to_tensor01(distorted[s], self.device, self.dtype))
-                value = self._compare(ref_features, dis_features)
-                out.append(value.detach().to("cpu", torch.float64).numpy().reshape(-1))
-        return np.concatenate(out)
+        identity = ((self.scales, self.orientations, str(self.device), str(self.dtype))
+                    if self.reference_cache else None)
+        return per_picture_with_cached_reference(self, reference, distorted, REFERENCE_CACHE, identity,
+                                                 self._features, self._compare)
 
     def _features(self, pictures):
         """(B, 3, H, W) in [0, 1] -> (YIQ, phase congruency, gradient magnitude) of one side."""
