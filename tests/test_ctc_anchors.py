@@ -81,12 +81,14 @@ def test_a_stored_anchor_that_does_not_fit_the_run_is_refused_up_front(full_run,
     with pytest.raises(ConfigError) as e:
         build_plan(load_config(cfg)[0], preflight=False)
     assert any("was computed on another TINY_001" in p for p in e.value.problems)
-    # the same codec both stored and coded; a folder that is no result store
+    # a folder that is no result store; a codec both stored and coded is taken from the run
     cfg = make_tiny_ctc(tmp_path / "c", n_seq=1, frames=4, size=64, metrics=("psnr_y",),
                         extra={"codecs": CODECS, "stored_anchors": [anchor, str(tmp_path / "none")]})
-    _, problems = load_config(cfg)
-    assert any("holds codec 'anchor', which this run also codes" in p for p in problems)
-    assert any("none: no such folder" in p for p in problems)
+    c, problems = load_config(cfg)
+    assert len(problems) == 1 and "none: no such folder" in problems[0]
+    c, problems = load_config(make_tiny_ctc(tmp_path / "d", n_seq=1, frames=4, size=64, metrics=("psnr_y",),
+                                            extra={"codecs": CODECS, "stored_anchors": [anchor]}))
+    assert problems == [] and c.stored_anchors == []
     assert load_stored_anchor(Path(anchor)).codecs == ["anchor"]
 
 

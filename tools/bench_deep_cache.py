@@ -66,6 +66,7 @@ def main() -> None:
         n = args.frames * args.rate_points
         diff = max(float(np.max(np.abs(a - b))) for a, b in zip(values["before"], values["after"]))
         rows.append((name, times["before"] / n, times["after"] / n, diff))
+        print(f"{name}: before {rows[-1][1]:.4f} after {rows[-1][2]:.4f} CPU s/frame", flush=True)
     print(f"{args.frames} frames {args.size}x{args.size}, {args.rate_points} rate points, 1 thread, "
           f"load average {os.getloadavg()[0]:.1f}")
     print("| metric | before (CPU s/frame) | after (CPU s/frame) | after/before | max difference |")
