@@ -57,8 +57,12 @@ def load_stored_anchor(path: Path) -> StoredAnchor:
 
 
 def _metric_identity(info: Any) -> dict[str, Any]:
+    """What defines a metric's values: its settings and its weight files by content (not path)."""
     info = info if isinstance(info, dict) else {}
-    return {k: info.get(k) for k in METRIC_IDENTITY_KEYS}
+    out = {k: info.get(k) for k in METRIC_IDENTITY_KEYS}
+    weights = out["weights"] if isinstance(out["weights"], dict) else {}
+    out["weights"] = {role: (w.get("sha256") if isinstance(w, dict) else w) for role, w in weights.items()}
+    return out
 
 
 def anchor_rows(anchor: StoredAnchor, plan) -> tuple[list[Any], list[str]]:
@@ -87,7 +91,8 @@ def anchor_rows(anchor: StoredAnchor, plan) -> tuple[list[Any], list[str]]:
     prov_metrics = anchor.provenance.get("metrics", {}) if isinstance(anchor.provenance.get("metrics"), dict) else {}
     differing, anchor.notes = [], []
     for name in plan.config.metrics:
-        if name in anchor.table.metrics and name not in plan.unavailable:
+        measured = any(r.metrics.get(name) is not None for r in anchor.table.rows)
+        if measured and name not in plan.unavailable:
             if _metric_identity(prov_metrics.get(name)) != _metric_identity(plan.metric_info.get(name)):
                 differing.append(name)
                 anchor.notes.append(f"stored anchor {anchor.path}: metric {name} was measured with another "
