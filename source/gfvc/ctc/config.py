@@ -412,7 +412,10 @@ def _resolve_model_paths(options: dict[str, Any], where: str, problems: list[str
     out = dict(options)
     for key in MODEL_PATH_OPTIONS:
         value = out.get(key)
-        if not isinstance(value, str) or not value or Path(os.path.expanduser(value)).is_absolute():
+        if not isinstance(value, str) or not value:
+            continue
+        if Path(os.path.expanduser(value)).is_absolute():
+            out[key] = os.path.expanduser(value)
             continue
         try:
             out[key] = str(project_root() / value)
