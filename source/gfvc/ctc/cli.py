@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="write the result table but no BD-rate report")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--quick", action="store_true",
-                   help="a minute-scale smoke run of the configuration: 2 sequences, 8 frames, 2 rate points per "
+                   help="a short smoke run of the configuration: 2 sequences, 8 frames, 2 rate points per "
                    "codec, cheap metrics, no BD-rate report, into runs/ctc/<name>-quick (options apply on top)")
     p.add_argument("--plan", action="store_true",
                    help="check the configuration, list the cells and their state, and do no work")

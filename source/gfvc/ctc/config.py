@@ -453,7 +453,7 @@ def _stored_anchors(value: Any, where: str, run_labels: list[str], problems: lis
     return out
 
 
-#: run_ctc.py --quick: a minute-scale smoke run of a configuration (doc/ctc.md)
+#: run_ctc.py --quick: a short smoke run of a configuration (doc/ctc.md)
 QUICK_SEQUENCES = 2
 QUICK_FRAMES = 8
 QUICK_RATE_POINTS = 2
