@@ -100,7 +100,7 @@ def test_a_metric_with_another_definition_is_left_out_of_the_stored_rows(full_ru
     prov = json.loads((root / "stored" / "anchor" / "provenance.json").read_text())
     prov["metrics"]["ssim"]["version"] = "0"
     (stored / "provenance.json").write_text(json.dumps(prov))
-    cfg = make_tiny_ctc(tmp_path / "run", n_seq=2, frames=4, size=64, metrics=("psnr_y", "ssim"),
+    cfg = make_tiny_ctc(tmp_path / "run", n_seq=1, frames=4, size=64, metrics=("psnr_y", "ssim"),
                         extra={"codecs": CODECS[1:], "stored_anchors": [str(stored)],
                                "bdrate": {"anchors": ["anchor"], "tests": ["fast"]}})
     plan = build_plan(load_config(cfg)[0], preflight=False)
