@@ -79,12 +79,20 @@ def test_command_line_overrides_the_file(tmp_path):
 def test_builtin_configuration_is_valid(builtin_dir):
     c, problems = load_config(default_config())
     assert problems == []
-    assert c.sequences.builtin and [x.name for x in c.codecs] == ["hevc_anchor", "vvc_anchor"]
-    assert c.bdrate_anchors == ["vvc_anchor"] and c.bdrate_tests == ["hevc_anchor"]
+    assert c.sequences.builtin and [x.name for x in c.codecs] == ["dac", "mrdac", "rdac_plus"]
+    # the default models, named relative to the gfvc folder, whatever the working folder
+    for spec in c.codecs:
+        assert spec.options["model_config"] == str(REPO / "models" / f"{spec.name}_small" / "model.yaml")
+        assert spec.options["checkpoint"] == str(REPO / "models" / f"{spec.name}_small" / "checkpoint.pth.tar")
+        assert spec.written_options["checkpoint"] == f"models/{spec.name}_small/checkpoint.pth.tar"
+    assert [a.codecs for a in c.stored_anchors] == [["vvc_anchor"], ["hevc_anchor"]]
+    assert c.bdrate_anchors == ["vvc_anchor"] and c.bdrate_tests == ["dac", "mrdac", "rdac_plus", "hevc_anchor"]
     from gfvc.ctc.plan import build_plan
 
-    plan = build_plan(c)
+    plan = build_plan(c, preflight=False)  # the trial coding of the GFVC codecs: tests/test_ctc_quick.py
     assert len(plan.sequences) >= 3 and all(s.frames == 32 for s in plan.sequences)
-    assert len(plan.tasks) == len(plan.sequences) * 8
+    assert len(plan.tasks) == len(plan.sequences) * 12
+    # the stored anchors cover every sequence at every rate point, with the run's metric definitions
+    assert len(plan.stored_rows) == len(plan.sequences) * 8 and plan.notes == []
     assert set(plan.unavailable) <= {"lpips_alex", "lpips_vgg", "dists", "msvgg"}
     assert {"psnr_y", "ssim", "ms_ssim", "fsim", "vmaf"} <= {m.name for m in plan.metrics}

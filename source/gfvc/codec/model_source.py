@@ -40,6 +40,12 @@ class ModelKey:
 
 
 _CACHE: Dict[ModelKey, object] = {}
+_BUILT = [0]  # models built (configuration + checkpoint loaded) in this process
+
+
+def models_built() -> int:
+    """How many models this process has built and loaded (the cache makes it one per model)."""
+    return _BUILT[0]
 
 
 def model_config_params(family: str, config_path: str | os.PathLike) -> dict:
@@ -61,6 +67,7 @@ def load_model(family: str, config_path: str | os.PathLike, checkpoint_path: str
         model = build_model(family, params)
         model.load_checkpoint(checkpoint_path)
         model = model.to(device).eval()
+        _BUILT[0] += 1
         _CACHE[key] = model
     return model, key
 

@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import MODULE first (driver and workers): it registers extra codecs or metrics")
     p.add_argument("--no-report", action="store_true", help="write the result table but no BD-rate report")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quick", action="store_true",
+                   help="a short smoke run of the configuration: 2 sequences, 8 frames, 2 rate points per "
+                   "codec, cheap metrics, no BD-rate report, into runs/ctc/<name>-quick (options apply on top)")
     p.add_argument("--plan", action="store_true",
                    help="check the configuration, list the cells and their state, and do no work")
     return p
@@ -143,9 +146,12 @@ def _fix_bdrate(o: dict[str, Any], raw: dict[str, Any]) -> None:
     bd = raw.get("bdrate") or {}
     if not isinstance(bd, dict):
         return
-    anchors = [n for n in bd.get("anchors") or [] if n in labels]
+    # a name that is no codec of the file is a stored anchor's (stored_anchors): it stays
+    in_file = {e.get("label", e.get("name")) for e in raw.get("codecs") or [] if isinstance(e, dict)} | \
+        {e for e in raw.get("codecs") or [] if isinstance(e, str)}
+    anchors = [n for n in bd.get("anchors") or [] if n in labels or n not in in_file]
     tests = bd.get("tests")
-    tests = [n for n in tests if n in labels] if isinstance(tests, list) else None
+    tests = [n for n in tests if n in labels or n not in in_file] if isinstance(tests, list) else None
     remaining = tests if tests is not None else [x for x in labels if x not in anchors]
     if anchors and [t for t in remaining if t not in anchors]:
         o["bdrate"] = {"anchors": anchors, "tests": tests}
@@ -160,13 +166,15 @@ def _one_line(e: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .config import default_config, load_yaml, merge_overrides, parse_config
+    from .config import default_config, load_yaml, merge_overrides, parse_config, quick_config
     from .digest import FileHashCache
     from .plan import build_plan
 
     try:
         cfg_path = args.config if args.config is not None else default_config()
         raw = load_yaml(cfg_path)
+        if args.quick:
+            raw = quick_config(raw)
         o = overrides_from_args(args, raw.get("codecs") if isinstance(raw.get("codecs"), list) else [])
         _fix_bdrate(o, raw)
         cfg, problems = parse_config(merge_overrides(raw, o), base=cfg_path.resolve().parent, source=cfg_path,

@@ -23,9 +23,14 @@ Schema (every key optional except ``codecs``; see doc/ctc.md)::
     workers: null                 # default: one per core
     ray_address: null             # ray executor: null starts a local Ray, "auto" or host:port joins a cluster
     plugins: []                   # Python modules imported first (driver and workers) to register codecs
+    stored_anchors: [anchors/builtin/vvc_anchor]   # result stores of anchors used without coding them
 
-Relative paths in a file are relative to that file's folder; relative paths given on the
-command line are relative to the working folder. The defaults (cfg/ctc/builtin.yaml, the
+Relative paths in a file are relative to that file's folder, except the project's own data:
+the model files of codec options (``model_config``, ``checkpoint``) and ``stored_anchors`` are
+relative to the gfvc folder (:func:`project_root`, where models/ and anchors/ live), so a
+configuration names ``models/dac_small/model.yaml`` whatever the working folder.
+
+Other relative paths given on the command line are relative to the working folder. The defaults (cfg/ctc/builtin.yaml, the
 built-in clips, test_sequences/jvet_ah0114.yaml) are found in the gfvc folder: $GFVC_ROOT, or
 the working folder or one above it (:func:`project_root`).
 
@@ -106,10 +111,12 @@ def path_component_problem(value: Any) -> str | None:
     return f"{text!r} holds {', '.join(repr(c) for c in bad[:5])} (allowed: letters, digits, . _ + -)"
 
 _TOP_KEYS = {"name", "sequences", "codecs", "metrics", "metric_options", "bdrate", "output",
-             "keep_decoded", "executor", "workers", "ray_address", "plugins"}
+             "keep_decoded", "executor", "workers", "ray_address", "plugins", "stored_anchors"}
 _SEQ_KEYS = {"builtin", "folder", "list", "include", "frames"}
 _CODEC_KEYS = {"name", "label", "rate_points", "options"}
 _BDRATE_KEYS = {"anchors", "tests"}
+#: codec options that name model files: a relative path is relative to the gfvc folder
+MODEL_PATH_OPTIONS = ("model_config", "checkpoint")
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,13 @@ class CodecSpec:
     label: str
     options: dict[str, Any]
     rate_points: list[Any] | None  # None: the codec's default_rate_points
+    #: the options as the configuration wrote them (``options`` has model paths made absolute);
+    #: None when they are the same
+    given_options: dict[str, Any] | None = None
+
+    @property
+    def written_options(self) -> dict[str, Any]:
+        return self.options if self.given_options is None else self.given_options
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,7 @@ class CtcConfig:
     ray_address: str | None
     plugins: list[str] = field(default_factory=list)  # modules that register extra codecs/metrics
     source: Path | None = None  # the YAML file this came from
+    stored_anchors: list[Any] = field(default_factory=list)  # gfvc.ctc.anchors.StoredAnchor, loaded
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -318,8 +333,10 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
             what = "label" if "label" in entry else "name (the default label)"
             problems.append(f"{at('codecs') if 'codecs' in cli else where}: codecs[{i}]: the {what} {why}")
             continue
-        codecs.append(CodecSpec(name=entry["name"], label=label, options=dict(options),
-                                rate_points=list(rps) if rps is not None else None))
+        resolved = _resolve_model_paths(options, f"{where}: codec {label}", problems)
+        codecs.append(CodecSpec(name=entry["name"], label=label, options=resolved,
+                                rate_points=list(rps) if rps is not None else None,
+                                given_options=dict(options) if resolved != options else None))
     labels = [c.label for c in codecs]
     for lab in sorted({x for x in labels if labels.count(x) > 1}):
         problems.append(f"{where}: codec {lab!r} appears twice; give the entries distinct labels")
@@ -342,11 +359,13 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
         problems.append(f"{where}: unknown key bdrate.{k} (known: anchors, tests)")
     anchors = _str_list(bd.get("anchors"), at("bdrate.anchors"), problems) or []
     tests = _str_list(bd.get("tests"), at("bdrate.tests"), problems)
+    stored = _stored_anchors(raw.get("stored_anchors"), at("stored_anchors"), labels, problems)
+    stored_labels = [c for a in stored for c in a.codecs]
     for what, names in (("anchors", anchors), ("tests", tests or [])):
         for n in names:
-            if codecs and n not in labels:
-                problems.append(f"{at('bdrate.' + what)} names {n!r}, which is not a codec of this run "
-                                f"({', '.join(labels)})")
+            if codecs and n not in labels and n not in stored_labels:
+                known = ", ".join(labels) + (f"; stored anchors: {', '.join(stored_labels)}" if stored_labels else "")
+                problems.append(f"{at('bdrate.' + what)} names {n!r}, which is not a codec of this run ({known})")
 
     if codecs and (anchors or tests):
         effective_tests = tests if tests is not None else [x for x in labels if x not in anchors]
@@ -383,7 +402,95 @@ def parse_config(raw: dict[str, Any], base: Path, source: Path | None = None,
                      metric_options={k: dict(v) for k, v in metric_options.items()},
                      bdrate_anchors=anchors, bdrate_tests=tests, output=output_path,
                      keep_decoded=bool(keep_decoded), executor=executor, workers=workers,
-                     ray_address=ray_address, plugins=plugins, source=source, raw=raw), problems
+                     ray_address=ray_address, plugins=plugins, source=source, raw=raw,
+                     stored_anchors=stored), problems
+
+
+def _resolve_model_paths(options: dict[str, Any], where: str, problems: list[str]) -> dict[str, Any]:
+    """``options`` with the relative model paths (MODEL_PATH_OPTIONS) made absolute against the
+    gfvc folder; whether the files exist is checked when the codec is built (gfvc.ctc.plan)."""
+    out = dict(options)
+    for key in MODEL_PATH_OPTIONS:
+        value = out.get(key)
+        if not isinstance(value, str) or not value:
+            continue
+        if Path(os.path.expanduser(value)).is_absolute():
+            out[key] = os.path.expanduser(value)
+            continue
+        try:
+            out[key] = str(project_root() / value)
+        except CtcError as e:
+            problems.append(f"{where}: {key} {value!r} is relative to the gfvc folder, and {e}")
+    return out
+
+
+def _stored_anchors(value: Any, where: str, run_labels: list[str], problems: list[str]) -> list[Any]:
+    """Load the stored anchors (result stores; relative paths against the gfvc folder)."""
+    from .anchors import load_stored_anchor
+
+    paths = _str_list(value, where, problems) or []
+    out = []
+    for text in paths:
+        path = Path(os.path.expanduser(text))
+        if not path.is_absolute():
+            try:
+                path = project_root() / path
+            except CtcError as e:
+                problems.append(f"{where}: {text!r} is relative to the gfvc folder, and {e}")
+                continue
+        try:
+            anchor = load_stored_anchor(path)
+        except GfvcError as e:
+            problems.append(f"{where}: {str(e).splitlines()[0]}")
+            continue
+        # a codec that the run codes itself is taken from the run (e.g. --codecs dac,vvc_anchor)
+        anchor.codecs = [c for c in anchor.codecs if c not in run_labels]
+        for codec in anchor.codecs:
+            if any(codec in a.codecs for a in out):
+                problems.append(f"{where}: codec {codec!r} is in two stored anchors")
+        if anchor.codecs:
+            out.append(anchor)
+    return out
+
+
+#: run_ctc.py --quick: a short smoke run of a configuration (doc/ctc.md)
+QUICK_SEQUENCES = 2
+QUICK_FRAMES = 8
+QUICK_RATE_POINTS = 2
+QUICK_METRICS = ("psnr_y", "psnr_rgb", "ssim")
+
+
+def quick_config(raw: dict[str, Any]) -> dict[str, Any]:
+    """The smoke-run form of a configuration: the first QUICK_SEQUENCES sequences of its
+    ``include`` (all when it has none), QUICK_FRAMES frames, each codec at its lowest-rate and
+    highest-rate configured point (its first and last; codecs without configured points keep
+    their defaults), the cheap metrics, no stored anchors and no BD-rate report (BD-rate needs
+    four points), into its own run folder (``<name>-quick``). Command-line options apply on top."""
+    out = copy.deepcopy(raw)
+    seq = dict(out.get("sequences") or {}) if isinstance(out.get("sequences"), dict) else {"builtin": True}
+    if isinstance(seq.get("include"), list):
+        seq["include"] = seq["include"][:QUICK_SEQUENCES]
+    frames = seq.get("frames")
+    seq["frames"] = min(frames, QUICK_FRAMES) if isinstance(frames, int) and not isinstance(frames, bool) \
+        and frames > 0 else QUICK_FRAMES
+    out["sequences"] = seq
+    codecs = []
+    for entry in out.get("codecs") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("rate_points"), list) \
+                and len(entry["rate_points"]) > QUICK_RATE_POINTS:
+            rps = entry["rate_points"]
+            entry = dict(entry, rate_points=[rps[0], rps[-1]])
+        codecs.append(entry)
+    out["codecs"] = codecs
+    out["metrics"] = list(QUICK_METRICS)
+    out["metric_options"] = {}
+    out["stored_anchors"] = []
+    out["bdrate"] = {"anchors": [], "tests": None}
+    name = out.get("name")
+    out["name"] = f"{name}-quick" if isinstance(name, str) else "quick"
+    if isinstance(out.get("output"), str) and out["output"]:
+        out["output"] = out["output"].rstrip("/") + "-quick"
+    return out
 
 
 def rate_point_label(rp: Any) -> str:

@@ -46,6 +46,9 @@ class Plan:
     unavailable: dict[str, str]  # metric name -> reason it cannot run here
     metric_info: dict[str, dict[str, Any]]  # name -> higher_is_better, colour_space, weights
     tasks: list[CellTask] = field(default_factory=list)  # table order: sequence, codec, rate point
+    #: RD points of the stored anchors (cfg.stored_anchors) for this run's sequences (gfvc.ctc.anchors)
+    stored_rows: list[Any] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the report should say (metrics left out)
 
 
 #: the folders of a run folder (gfvc.ctc.store) and the files at fixed places in it
@@ -138,6 +141,10 @@ def _codec_columns(cfg: CtcConfig, problems: list[str]) -> list[CodecColumn]:
 
     columns = []
     for spec in cfg.codecs:
+        missing = _missing_model_file(spec)
+        if missing:
+            problems.append(missing)
+            continue
         try:
             codec = get_codec(spec.name, **spec.options)
         except KeyError as e:
@@ -167,6 +174,20 @@ def _codec_columns(cfg: CtcConfig, problems: list[str]) -> list[CodecColumn]:
     return columns
 
 
+def _missing_model_file(spec: CodecSpec) -> str | None:
+    """One line naming the first model file of a codec's options that is not there."""
+    from .config import MODEL_PATH_OPTIONS
+
+    for key in MODEL_PATH_OPTIONS:
+        value = spec.options.get(key)
+        if isinstance(value, str) and value and not Path(value).is_file():
+            given = spec.written_options.get(key)
+            shown = value if given == value else f"{given} ({value})"
+            why = "is not a file" if Path(value).exists() else "does not exist"
+            return f"codec {spec.label}: the {key} file {shown} {why}"
+    return None
+
+
 def _metrics(cfg: CtcConfig, problems: list[str]):
     from ..metrics import get_metric
 
@@ -181,7 +202,7 @@ def _metrics(cfg: CtcConfig, problems: list[str]):
         ok, reason = metric.availability()
         weights = metric.weights_info() if ok else {}
         info[name] = {"higher_is_better": bool(metric.higher_is_better), "colour_space": metric.colour_space,
-                      "options": options, "weights": weights, "available": bool(ok),
+                      "version": metric.version, "options": options, "weights": weights, "available": bool(ok),
                       "reason": None if ok else str(reason)}
         if not ok:
             unavailable[name] = str(reason)
@@ -254,4 +275,15 @@ def build_plan(cfg: CtcConfig, problems: list[str] | None = None, hash_cache: Fi
             raise ConfigError([f"codecs {seen[t.digest].codec_label} and {t.codec_label} have the same name and "
                                f"settings: they would compute the same cells"])
         seen[t.digest] = t
+    if cfg.stored_anchors:
+        from .anchors import anchor_rows
+
+        problems = []
+        for anchor in cfg.stored_anchors:
+            rows, found = anchor_rows(anchor, plan)
+            plan.stored_rows += rows
+            plan.notes += anchor.notes
+            problems += found
+        if problems:
+            raise ConfigError(problems)
     return plan

@@ -44,8 +44,10 @@ def provenance(plan: Plan, records: list[dict[str, Any] | None]) -> dict[str, An
         "sequences": [{"name": s.name, "file": s.path.name, "dataset_class": s.dataset_class, "frames": s.frames,
                        "sha256": next(t.input_sha256 for t in plan.tasks if t.sequence == s.name)}
                       for s in plan.sequences if any(t.sequence == s.name for t in plan.tasks)],
-        "codecs": [{"label": c.spec.label, "name": c.spec.name, "options": c.spec.options,
+        "codecs": [{"label": c.spec.label, "name": c.spec.name, "options": c.spec.written_options,
                     "rate_points": c.rate_points, "settings": c.settings} for c in plan.codecs],
+        **({"stored_anchors": [{"codecs": a.codecs, "results_sha256": a.results_sha256, "notes": a.notes}
+                               for a in cfg.stored_anchors]} if cfg.stored_anchors else {}),
         "metrics": {name: _metric_provenance(plan, name) for name in cfg.metrics},
         "metric_weights": {name: info.get("weights", {}) for name, info in plan.metric_info.items()},
         "unavailable_metrics": _unavailable(plan, records),
@@ -130,7 +132,15 @@ def write_run_tables(plan: Plan, records: list[dict[str, Any] | None], run_dir: 
         from ..evaluation.tables import ReportError
 
         try:
-            out = write_report(table, plan.config.bdrate_anchors, list(plan.config.metrics), run_dir / "report",
+            # The BD tables are computed from the result table as written (its stored precision), so
+            # that a stored anchor (a result store too) gives the numbers of a run that codes it;
+            # the stored anchors' RD points join the computed ones in the BD tables only.
+            from ..evaluation.results import load_results
+
+            report_table = load_results(csv_path)[0]
+            if plan.stored_rows:
+                report_table = report_table.merged(ResultTable(plan.stored_rows, metrics=list(plan.config.metrics)))
+            out = write_report(report_table, plan.config.bdrate_anchors, list(plan.config.metrics), run_dir / "report",
                                tests=plan.config.bdrate_tests, unavailable=_unavailable(plan, records))
         except ReportError as e:
             raise CtcError(f"the BD-rate report cannot be made: {e}") from None
@@ -171,6 +181,8 @@ def metrics_markdown(plan: Plan, records: list[dict[str, Any] | None]) -> bytes:
             weights = ", ".join(f"{role}: {w.get('sha256', '')[:12]}" for role, w in
                                 sorted((info.get("weights") or {}).items()) if isinstance(w, dict)) or "none needed"
             lines.append(f"| {name} | computed | {hib} | {weights} |")
+    if plan.notes:
+        lines += ["", "## Stored anchors", ""] + [f"- {note}" for note in plan.notes]
     return ("\n".join(lines) + "\n").encode()
 
 

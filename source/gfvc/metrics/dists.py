@@ -48,14 +48,17 @@ def _dists_network(trunk, alpha, beta):
             out = F.conv2d(x * x, self.pool_kernel.expand(c, 1, 3, 3), stride=2, padding=1, groups=c)
             return torch.sqrt(out + 1e-12)
 
-        def _features(self, x01):
+        def features(self, x01):
             return [x01] + run_features(self.trunk, imagenet_normalise(x01), set(TAPS), pool=self._l2_pool)
 
         def forward(self, ref, dis):
+            return self.compare(self.features(ref), self.features(dis))
+
+        def compare(self, ref_features, dis_features):
             alphas = torch.split(self.alpha, CHANNELS)
             betas = torch.split(self.beta, CHANNELS)
             score = 0.0
-            for fr, fd, a, b in zip(self._features(ref), self._features(dis), alphas, betas):
+            for fr, fd, a, b in zip(ref_features, dis_features, alphas, betas):
                 mr, md = fr.mean(dim=(2, 3)), fd.mean(dim=(2, 3))
                 vr = ((fr - mr[..., None, None]) ** 2).mean(dim=(2, 3))
                 vd = ((fd - md[..., None, None]) ** 2).mean(dim=(2, 3))

@@ -23,15 +23,13 @@ exactly the tensor the computation gives, so values are bit-identical with and w
 """
 from __future__ import annotations
 
-import hashlib
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-from .base import TensorMetric, batches, register_metric, to_tensor01
+from .base import TensorMetric, register_metric
+from .cache import FeatureCache, per_picture_with_cached_reference  # noqa: F401 - FeatureCache was here
 
 YIQ_FROM_RGB = (
     (0.299, 0.587, 0.114),
@@ -156,56 +154,6 @@ def _similarity(a, b, c):
     return (2.0 * a * b + c) / (a * a + b * b + c)
 
 
-class FeatureCache:
-    """Per-process LRU of reference-picture features, bounded by the bytes of the tensors it holds."""
-
-    def __init__(self, max_bytes: int = 256 << 20):
-        self.max_bytes = int(max_bytes)
-        self.hits = 0
-        self.misses = 0
-        self._entries: OrderedDict = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def _size(value) -> int:
-        return sum(t.element_size() * t.nelement() for t in value)
-
-    def get(self, key):
-        with self._lock:
-            value = self._entries.get(key)
-            if value is None:
-                self.misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return value
-
-    def put(self, key, value) -> None:
-        size = self._size(value)
-        with self._lock:
-            if size > self.max_bytes or key in self._entries:
-                return
-            self._entries[key] = value
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, old = self._entries.popitem(last=False)
-                self._bytes -= self._size(old)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
-            self.hits = self.misses = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    @property
-    def nbytes(self) -> int:
-        return self._bytes
-
-
 REFERENCE_CACHE = FeatureCache()
 _FILTER_BANKS: dict = {}
 
@@ -242,25 +190,10 @@ class Fsim(TensorMetric):
         self.reference_cache = bool(reference_cache)
 
     def _per_picture(self, reference, distorted):
-        import torch
-
-        out = []
-        with torch.no_grad():
-            for s in batches(reference.shape[0], self.batch_size):
-                key = None
-                if self.reference_cache:
-                    ref_u8 = np.ascontiguousarray(reference[s])
-                    key = (hashlib.sha256(ref_u8.data).hexdigest(), ref_u8.shape, self.scales,
-                           self.orientations, str(self.device), str(self.dtype))
-                ref_features = REFERENCE_CACHE.get(key) if key is not None else None
-                if ref_features is None:
-                    ref_features = self._features(to_tensor01(reference[s], self.device, self.dtype))
-                    if key is not None:
-                        REFERENCE_CACHE.put(key, ref_features)
-                dis_features = self._features(to_tensor01(distorted[s], self.device, self.dtype))
-                value = self._compare(ref_features, dis_features)
-                out.append(value.detach().to("cpu", torch.float64).numpy().reshape(-1))
-        return np.concatenate(out)
+        identity = ((self.scales, self.orientations, str(self.device), str(self.dtype))
+                    if self.reference_cache else None)
+        return per_picture_with_cached_reference(self, reference, distorted, REFERENCE_CACHE, identity,
+                                                 self._features, self._compare)
 
     def _features(self, pictures):
         """(B, 3, H, W) in [0, 1] -> (YIQ, phase congruency, gradient magnitude) of one side."""

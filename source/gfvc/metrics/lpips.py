@@ -51,13 +51,19 @@ def _lpips_network(trunk_name: str, trunk, linear):
             x = (2.0 * x01 - 1.0 - self.shift) / self.scale
             return run_features(self.trunk, x, set(TAPS[trunk_name]))
 
-        def forward(self, ref, dis):
+        def features(self, x01):
+            return self._features(x01)
+
+        def compare(self, ref_features, dis_features):
             total = 0.0
-            for fr, fd, w in zip(self._features(ref), self._features(dis), self.linear):
+            for fr, fd, w in zip(ref_features, dis_features, self.linear):
                 fr = fr / (torch.sqrt((fr * fr).sum(dim=1, keepdim=True)) + NORM_EPS)
                 fd = fd / (torch.sqrt((fd * fd).sum(dim=1, keepdim=True)) + NORM_EPS)
                 total = total + torch.nn.functional.conv2d((fr - fd) ** 2, w).mean(dim=(1, 2, 3))
             return total
+
+        def forward(self, ref, dis):
+            return self.compare(self.features(ref), self.features(dis))
 
     return LpipsNetwork()
 

@@ -49,14 +49,19 @@ def _msvgg_network(trunk, layer_weights):
             super().__init__()
             self.trunk = trunk
 
-        def forward(self, ref, dis):
+        def features(self, x01):
+            """The features of every scale, scale after scale (len(SCALES) x len(TAPS) tensors)."""
+            return [f for scale in SCALES
+                    for f in run_features(self.trunk, imagenet_normalise(anti_alias_downsample(x01, scale)), set(TAPS))]
+
+        def compare(self, ref_features, dis_features):
             total = 0.0
-            for scale in SCALES:
-                fr = run_features(self.trunk, imagenet_normalise(anti_alias_downsample(ref, scale)), set(TAPS))
-                fd = run_features(self.trunk, imagenet_normalise(anti_alias_downsample(dis, scale)), set(TAPS))
-                for w, a, b in zip(layer_weights, fr, fd):
-                    total = total + w * (a - b).abs().mean(dim=(1, 2, 3))
+            for k, (a, b) in enumerate(zip(ref_features, dis_features)):
+                total = total + layer_weights[k % len(TAPS)] * (a - b).abs().mean(dim=(1, 2, 3))
             return total
+
+        def forward(self, ref, dis):
+            return self.compare(self.features(ref), self.features(dis))
 
     return MsVggNetwork()
 
@@ -74,12 +79,15 @@ class MsVgg(DeepMetric):
         if len(self.layer_weights) != len(TAPS) or not all(math.isfinite(w) for w in self.layer_weights):
             raise MetricError(f"msvgg: layer_weights needs {len(TAPS)} finite numbers, got {layer_weights!r}")
 
-    def _batch(self, ref, dis):
+    def _per_picture(self, reference, distorted):
         smallest = int(16 / SCALES[-1])  # relu5_1 of the 1/8 level sits behind four 2x2 poolings
-        if min(ref.shape[-2:]) < smallest:
-            h, w = ref.shape[-2:]
+        h, w = reference.shape[1:3]
+        if min(h, w) < smallest:
             raise MetricError(f"msvgg: pictures {w}x{h} are too small; both sides must be >= {smallest}")
-        return super()._batch(ref, dis)
+        return super()._per_picture(reference, distorted)
+
+    def _network_options(self) -> tuple:
+        return self.layer_weights
 
     def _build(self, paths):
         return _msvgg_network(load_backbone("vgg19", paths[VGG19.role]), self.layer_weights)
