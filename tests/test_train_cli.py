@@ -190,6 +190,10 @@ def test_warm_start_from_dac_and_export_a_model_folder(tmp_path, clips):
     # no overlap at all is refused in one line
     assert train(mrdac, clips, tmp_path / "bad", "--warm-start", tmp_path / "dac.yaml") == 2
 
+    # a row logged after the last checkpoint (a run killed between checkpoints) is not the model's
+    log = tmp_path / "dac" / "losses.csv"
+    last = log.read_text().splitlines()[-1].split(",")
+    log.write_text(log.read_text() + ",".join(["3"] + last[1:]) + "\n")
     assert export_main([str(tmp_path / "dac"), str(tmp_path / "model")]) == 0
     exported, _ = read_checkpoint(tmp_path / "model" / "checkpoint.pth.tar")
     assert set(exported) == {"generator", "kp_detector", "gfvc_metadata"}
@@ -201,5 +205,6 @@ def test_warm_start_from_dac_and_export_a_model_folder(tmp_path, clips):
         expected = dac_state["generator"][name]
         if expected.is_floating_point():
             assert torch.equal(value, expected.to(torch.float16).to(value.dtype)), name
-    assert (tmp_path / "model" / "losses.csv").is_file() and (tmp_path / "model" / "train.yaml").is_file()
+    assert (tmp_path / "model" / "train.yaml").is_file() and (tmp_path / "model" / "losses.png").is_file()
+    assert [int(line.split(",")[0]) for line in (tmp_path / "model" / "losses.csv").read_text().splitlines()[1:]] == [1, 2]
     assert export_main([str(tmp_path / "nothing"), str(tmp_path / "m2")]) == 2

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -62,10 +61,15 @@ def export_model(run_dir, model_dir, *, float16: bool = True) -> dict:
                        (header + yaml.safe_dump(model_yaml, sort_keys=False)).encode(), what="model config")
     atomic_write_bytes(model_dir / "train.yaml", yaml.safe_dump(config, sort_keys=False).encode(),
                        what="training config")
-    if run_dir.is_dir():
-        for name in ("losses.csv", "losses.png"):
-            if (run_dir / name).is_file():
-                shutil.copyfile(run_dir / name, model_dir / name)
+    if run_dir.is_dir() and (run_dir / "losses.csv").is_file():
+        # rows logged after the checkpoint (a run killed between checkpoints) are not this model's
+        lines = (run_dir / "losses.csv").read_text().splitlines(keepends=True)
+        steps = int(metadata.get("steps") or 0)
+        kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= steps]
+        atomic_write_bytes(model_dir / "losses.csv", "".join(kept).encode(), what="loss log")
+        from .plot import plot_losses
+
+        plot_losses(model_dir / "losses.csv", model_dir / "losses.png")
     return {"checkpoint": str(model_dir / "checkpoint.pth.tar"), "sha256": sha256_file(model_dir / "checkpoint.pth.tar"),
             "steps": metadata.get("steps"), "source_sha256": sha256}
 
