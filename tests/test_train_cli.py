@@ -208,3 +208,7 @@ def test_warm_start_from_dac_and_export_a_model_folder(tmp_path, clips):
     assert (tmp_path / "model" / "train.yaml").is_file() and (tmp_path / "model" / "losses.png").is_file()
     assert [int(line.split(",")[0]) for line in (tmp_path / "model" / "losses.csv").read_text().splitlines()[1:]] == [1, 2]
     assert export_main([str(tmp_path / "nothing"), str(tmp_path / "m2")]) == 2
+    # exporting into the run folder itself never replaces the training checkpoint
+    before = (tmp_path / "dac" / "checkpoint.pth.tar").read_bytes()
+    assert export_main([str(tmp_path / "dac"), str(tmp_path / "dac")]) == 2
+    assert (tmp_path / "dac" / "checkpoint.pth.tar").read_bytes() == before

@@ -86,6 +86,23 @@ def synthesise(model, prepared, params: List[Dict[str, torch.Tensor]], batch: in
         return model.synthesise_prepared(prepared, stack_params(params), synthesis_batch=batch, **side)
 
 
+def base_layer_backend(settings: GfvcSettings):
+    """The base-layer codec of a GFVC codec's settings (the built-in ones take a preset and decoder)."""
+    if settings.backend in ("x265", "vvenc"):
+        opts = {} if settings.preset is None else {"preset": settings.preset}
+        return get_backend(settings.backend, decoder=settings.base_decoder, **opts)
+    return get_backend(settings.backend)
+
+
+def code_base_layer(backend, pictures: np.ndarray, key_format: str, qp: int, structure: str, fps: float,
+                    intra_qp: Optional[int] = None):
+    """(base-layer encoding, decoded RGB pictures) of RGB ``pictures`` in the key-picture format."""
+    enc = backend.encode(to_base_layer(pictures, key_format), qp, structure, fps, intra_qp=intra_qp)
+    h, w = pictures.shape[1:3]
+    dec = backend.decode(enc.bitstream, w, h, expected_frames=len(pictures))
+    return enc, from_base_layer(dec.pictures, key_format)
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
@@ -104,19 +121,13 @@ class GfvcEncoder:
         self.model, self.model_key = model, model_key
         kw = {} if settings.precision is None else {"precision": settings.precision}
         self.coder = get_parameter_coder(settings.family, **kw)
-        opts = {} if settings.preset is None else {"preset": settings.preset}
-        self.backend = get_backend(settings.backend, decoder=settings.base_decoder, **opts) \
-            if settings.backend in ("x265", "vvenc") else get_backend(settings.backend)
+        self.backend = base_layer_backend(settings)
         self.residual = residual_coding(self.model, settings)
 
     # ------------------------------------------------------------------ base layer
     def _code_base(self, pictures: np.ndarray, qp: int, structure: str, fps: float,
                    intra_qp: Optional[int] = None):
-        s = self.settings
-        enc = self.backend.encode(to_base_layer(pictures, s.key_format), qp, structure, fps, intra_qp=intra_qp)
-        h, w = pictures.shape[1:3]
-        dec = self.backend.decode(enc.bitstream, w, h, expected_frames=len(pictures))
-        return enc, from_base_layer(dec.pictures, s.key_format)
+        return code_base_layer(self.backend, pictures, self.settings.key_format, qp, structure, fps, intra_qp)
 
     # ------------------------------------------------------------------ one segment
     def _generate(self, frames: np.ndarray, k: int, end: int, key_rgb: np.ndarray,

@@ -15,8 +15,7 @@ from typing import List, Sequence
 
 import numpy as np
 
-from ..baselayer import get_backend
-from .pictures import from_base_layer, to_base_layer
+from .encoder import base_layer_backend, code_base_layer
 from .settings import GfvcSettings
 
 
@@ -39,19 +38,14 @@ def hold_key_pictures(pictures: np.ndarray, key_pictures: Sequence[int]) -> np.n
 class RepeatKeyBaseline:
     def __init__(self, settings: GfvcSettings):
         self.settings = settings
-        opts = {} if settings.preset is None else {"preset": settings.preset}
-        self.backend = get_backend(settings.backend, decoder=settings.base_decoder, **opts) \
-            if settings.backend in ("x265", "vvenc") else get_backend(settings.backend)
+        self.backend = base_layer_backend(settings)
 
     def code(self, frames: np.ndarray, key_pictures: Sequence[int], qp: int, fps: float = 25.0) -> RepeatKeyResult:
-        s = self.settings
-        h, w = frames.shape[1:3]
         decoded = np.zeros_like(frames)
         total = 0
         keys = sorted(set(int(k) for k in key_pictures))
-        for k in keys:
-            enc = self.backend.encode(to_base_layer(frames[k:k + 1], s.key_format), qp, "intra", fps)
-            dec = self.backend.decode(enc.bitstream, w, h, expected_frames=1)
-            decoded[k] = from_base_layer(dec.pictures, s.key_format)[0]
+        for k in keys:   # intra at the given QP, one picture at a time, as GfvcEncoder.code_key_picture
+            enc, rgb = code_base_layer(self.backend, frames[k:k + 1], self.settings.key_format, qp, "intra", fps)
+            decoded[k] = rgb[0]
             total += len(enc.bitstream)
         return RepeatKeyResult(hold_key_pictures(decoded, keys), keys, total)

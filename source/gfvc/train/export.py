@@ -53,7 +53,8 @@ def export_model(run_dir, model_dir, *, float16: bool = True) -> dict:
     model_dir.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(out, buffer)
-    atomic_write_bytes(model_dir / "checkpoint.pth.tar", buffer.getvalue(), what="model checkpoint")
+    # inputs=: exporting into the run folder itself must not replace the training checkpoint
+    atomic_write_bytes(model_dir / "checkpoint.pth.tar", buffer.getvalue(), inputs=(source,), what="model checkpoint")
     model_yaml = {"family": metadata.get("model_family", config["family"]), "model_params": config["model_params"]}
     header = (f"# gfvc default model: exported by gfvc-export-model from a gfvc-train run ({metadata.get('steps')} "
               f"iterations).\n# The codecs' model_config; the weights are checkpoint.pth.tar beside this file.\n")
@@ -66,7 +67,8 @@ def export_model(run_dir, model_dir, *, float16: bool = True) -> dict:
         lines = (run_dir / "losses.csv").read_text().splitlines(keepends=True)
         steps = int(metadata.get("steps") or 0)
         kept = lines[:1] + [line for line in lines[1:] if int(line.split(",", 1)[0]) <= steps]
-        atomic_write_bytes(model_dir / "losses.csv", "".join(kept).encode(), what="loss log")
+        atomic_write_bytes(model_dir / "losses.csv", "".join(kept).encode(), inputs=(run_dir / "losses.csv",),
+                           what="loss log")
         from .plot import plot_losses
 
         plot_losses(model_dir / "losses.csv", model_dir / "losses.png")
