@@ -212,3 +212,13 @@ def test_warm_start_from_dac_and_export_a_model_folder(tmp_path, clips):
     before = (tmp_path / "dac" / "checkpoint.pth.tar").read_bytes()
     assert export_main([str(tmp_path / "dac"), str(tmp_path / "dac")]) == 2
     assert (tmp_path / "dac" / "checkpoint.pth.tar").read_bytes() == before
+
+
+def test_time_limit_stops_with_a_checkpoint_that_resumes(tmp_path, clips):
+    # --time-limit 0 is up after the first iteration whatever the machine's speed
+    config = write_config(tmp_path / "dac.yaml", tiny_config("dac", num_repeats=1, checkpoint_every=0))
+    assert train(config, clips, tmp_path / "run", "--time-limit", 0) == 0
+    assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["iteration"] == 1
+    assert train(config, clips, tmp_path / "run", "--resume") == 0
+    assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["iteration"] == 4
+    assert train(config, clips, tmp_path / "bad", "--time-limit", -1) == 2

@@ -106,3 +106,33 @@ def test_bad_sources_are_one_line_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no clip"):
         discover_clips([str(tmp_path / "empty")], tmp_path)
+
+
+def test_augmentation_flips_and_jitters_every_picture_of_a_sample_alike(tmp_path):
+    from gfvc.train.data import Augmentation
+
+    clips = discover_clips([str(write_clips(tmp_path))], tmp_path / "cache")
+    plain = TrainingSamples(clips, pair_sampler, (SIZE, SIZE), num_repeats=4, seed=3)
+    flip_only = TrainingSamples(clips, pair_sampler, (SIZE, SIZE), num_repeats=4, seed=3,
+                                augmentation=Augmentation.from_params({"flip_param": {"horizontal_flip": True}}))
+    flipped = 0
+    for i in range(8):
+        a, b = plain[(0, i)], flip_only[(0, i)]
+        assert torch.equal(a["indices"], b["indices"])          # the same frames are drawn
+        if torch.equal(b["frames"], a["frames"].flip(-1)):
+            flipped += 1
+        else:
+            assert torch.equal(b["frames"], a["frames"])
+    assert 0 < flipped < 8                                       # about half of the samples
+    jitter = Augmentation.from_params({"jitter_param": {"brightness": 0.3, "contrast": 0.3,
+                                                        "saturation": 0.3, "hue": 0.2}})
+    x = plain[(0, 1)]["frames"]
+    draw = jitter.draw(np.random.default_rng(1))
+    y = Augmentation.apply(x.clone(), draw)
+    assert y.shape == x.shape and 0 <= float(y.min()) and float(y.max()) <= 1
+    assert float((y - x).abs().mean()) > 1e-3
+    identity = {"flip": False, "brightness": 1.0, "contrast": 1.0, "saturation": 1.0, "hue": 0.0}
+    assert torch.allclose(Augmentation.apply(x.clone(), identity), x, atol=1e-6)
+    for bad in ({"flip_param": {"time_flip": True}}, {"jitter_param": {"hue": 2}}, {"colour": 1}):
+        with pytest.raises(DataError, match="augmentation_params"):
+            Augmentation.from_params(bad)

@@ -45,6 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--frame-size", type=int, help="override dataset_params.frame_shape (square)")
     ap.add_argument("--checkpoint-every", type=int, help="override train_params.checkpoint_every (iterations)")
     ap.add_argument("--max-iterations", type=int, help="stop (with a checkpoint) after this many iterations in all")
+    ap.add_argument("--time-limit", type=float, metavar="SECONDS",
+                    help="stop after this many seconds of training, with a checkpoint (--resume continues)")
     ap.add_argument("--num-workers", type=int, default=0, help="data loader worker processes (default 0)")
     ap.add_argument("--seed", type=int, help="override train_params.seed")
     ap.add_argument("--hold-after-checkpoint", type=int, metavar="N", help=argparse.SUPPRESS)
@@ -77,6 +79,8 @@ def run(args, log=print) -> dict:
     if args.frame_size is not None:
         config["dataset_params"]["frame_shape"] = [args.frame_size, args.frame_size]
     config = resolve_config(config)
+    if args.time_limit is not None and not args.time_limit >= 0:
+        raise TrainConfigError(f"--time-limit must be a number of seconds >= 0, not {args.time_limit}")
     if args.max_iterations is not None and args.max_iterations < 1:
         raise TrainConfigError("--max-iterations must be positive")
     if args.num_workers < 0:
@@ -89,7 +93,7 @@ def run(args, log=print) -> dict:
         base_layers[int(qp)] = folder
     trainer = Trainer(config, args.data, args.out, device=args.device, vgg19_weights=resolve_vgg19(args.vgg19_weights),
                       init=args.init, warm_start=args.warm_start, resume=args.resume, list_file=args.list_file, split=args.split,
-                      max_iterations=args.max_iterations, num_workers=args.num_workers,
+                      max_iterations=args.max_iterations, num_workers=args.num_workers, time_limit=args.time_limit,
                       hold_after_checkpoint=args.hold_after_checkpoint, record_samples=args.record_samples,
                       base_layers=base_layers, log=log)
     return trainer.run()

@@ -210,6 +210,74 @@ def sequence_sampler(num_targets: int) -> FrameSampler:
     return sample
 
 
+@dataclass(frozen=True)
+class Augmentation:
+    """The public trainers' ``augmentation_params`` (FOMM/DAC ``dataset_params``), applied alike to
+    every picture of a sample (its frames and its picture extras, e.g. HDAC's base layer):
+    ``flip_param.horizontal_flip`` mirrors the sample with probability 1/2; ``jitter_param``
+    scales brightness, contrast and saturation by factors drawn from [1 - v, 1 + v] and rotates
+    hue by up to ``hue`` turns (a rotation of the YIQ chroma plane). ``time_flip`` is refused:
+    the samplers already draw the frames' order (and RDAC+'s order carries meaning)."""
+
+    horizontal_flip: bool = False
+    brightness: float = 0.0
+    contrast: float = 0.0
+    saturation: float = 0.0
+    hue: float = 0.0
+
+    @classmethod
+    def from_params(cls, params) -> "Augmentation | None":
+        if not params:
+            return None
+        if not isinstance(params, dict) or set(params) - {"flip_param", "jitter_param"}:
+            raise DataError("dataset_params.augmentation_params takes flip_param and jitter_param")
+        flip = dict(params.get("flip_param") or {})
+        jitter = dict(params.get("jitter_param") or {})
+        if flip.get("time_flip"):
+            raise DataError("augmentation_params.flip_param.time_flip is not supported (the samplers draw frame order)")
+        if set(flip) - {"horizontal_flip", "time_flip"} or set(jitter) - {"brightness", "contrast", "saturation", "hue"}:
+            raise DataError("augmentation_params: flip_param {horizontal_flip}, jitter_param "
+                            "{brightness, contrast, saturation, hue}")
+        values = {}
+        for key in ("brightness", "contrast", "saturation", "hue"):
+            v = jitter.get(key, 0.0)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= (0.5 if key == "hue" else 1):
+                raise DataError(f"augmentation_params.jitter_param.{key} must be a number in "
+                                f"[0, {0.5 if key == 'hue' else 1}], not {v!r}")
+            values[key] = float(v)
+        return cls(horizontal_flip=bool(flip.get("horizontal_flip", False)), **values)
+
+    def draw(self, rng: np.random.Generator) -> dict:
+        """This sample's flip and jitter factors (drawn in a fixed order from the sample's generator)."""
+        u = rng.random(5)
+        return {"flip": self.horizontal_flip and u[0] < 0.5,
+                "brightness": 1.0 + self.brightness * (2 * u[1] - 1),
+                "contrast": 1.0 + self.contrast * (2 * u[2] - 1),
+                "saturation": 1.0 + self.saturation * (2 * u[3] - 1),
+                "hue": self.hue * (2 * u[4] - 1)}
+
+    @staticmethod
+    def apply(frames: torch.Tensor, draw: dict) -> torch.Tensor:
+        """(K, 3, H, W) in [0, 1] -> the same pictures flipped and jittered, clamped to [0, 1]."""
+        x = frames.flip(-1) if draw["flip"] else frames
+        if draw["brightness"] != 1:
+            x = x * draw["brightness"]
+        if draw["contrast"] != 1:
+            mean = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).mean(dim=(1, 2))[:, None, None, None]
+            x = (x - mean) * draw["contrast"] + mean
+        if draw["saturation"] != 1:
+            grey = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+            x = grey + (x - grey) * draw["saturation"]
+        if draw["hue"]:
+            to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+            a = 2 * np.pi * draw["hue"]
+            rot = torch.tensor([[1.0, 0.0, 0.0], [0.0, np.cos(a), -np.sin(a)], [0.0, np.sin(a), np.cos(a)]],
+                               dtype=torch.float32)
+            m = torch.linalg.inv(to_yiq) @ rot @ to_yiq
+            x = torch.einsum("ij,kjhw->kihw", m, x)
+        return x.clamp(0, 1) if x is not frames else x
+
+
 def sample_seed(seed: int, epoch: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, index])
 
@@ -227,6 +295,8 @@ class TrainingSamples(torch.utils.data.Dataset):
     seed: int = 0
     #: optional (clip, frame indices, generator) -> {name: (K, 3, h, w) uint8 frames or a number} added to the sample
     extras: Callable | None = None
+    #: flips and colour jitter applied alike to every picture of a sample (None: none)
+    augmentation: Augmentation | None = None
 
     def __len__(self) -> int:
         return len(self.clips) * self.num_repeats
@@ -240,6 +310,11 @@ class TrainingSamples(torch.utils.data.Dataset):
                   "sample": torch.tensor(index, dtype=torch.long)}
         for name, value in (self.extras(clip, indices, rng) if self.extras else {}).items():
             sample[name] = self.to_tensor(value) if isinstance(value, np.ndarray) else torch.tensor(value)
+        if self.augmentation is not None:   # drawn last: without it, samples are as before
+            draw = self.augmentation.draw(rng)
+            for name, value in sample.items():
+                if value.dim() == 4:
+                    sample[name] = Augmentation.apply(value, draw)
         return sample
 
     def to_tensor(self, frames: np.ndarray) -> torch.Tensor:

@@ -28,7 +28,7 @@ from ..models import build_model
 from ..models.checkpoint import CheckpointError, read_checkpoint
 from ..models.official import official_model_params
 from ..models.registry import read_model_params
-from .data import EpochSampler, TrainingSamples, discover_clips
+from .data import Augmentation, DataError, EpochSampler, TrainingSamples, discover_clips
 from .families import TrainConfigError, freeze_for, get_train_family, is_aux_parameter
 from .losses import (MultiScaleDiscriminator, PerceptualLoss, discriminator_loss, generator_gan_terms)
 
@@ -96,6 +96,10 @@ def resolve_config(config: dict) -> dict:
     if not (isinstance(shape, list) and len(shape) == 2 and all(isinstance(v, int) and v >= 16 for v in shape)):
         raise TrainConfigError(f"dataset_params.frame_shape must be [height, width] (>= 16), not {shape!r}")
     dataset["frame_shape"] = shape
+    try:
+        Augmentation.from_params(dataset.get("augmentation_params"))
+    except DataError as e:
+        raise TrainConfigError(str(e)) from None
     return {"family": str(config["family"]), "model_params": config["model_params"], "dataset_params": dataset,
             "train_params": train, "discriminator_params": dict(config.get("discriminator_params") or {})}
 
@@ -211,6 +215,7 @@ class Trainer:
     def __init__(self, config: dict, data_sources: list, out: Path, *, device: str | None = None,
                  vgg19_weights=None, init: str | None = None, warm_start: str | None = None, resume: bool = False, list_file: str | None = None,
                  split: str = "train", max_iterations: int | None = None, num_workers: int = 0,
+                 time_limit: float | None = None,
                  hold_after_checkpoint: int | None = None, record_samples: bool = False,
                  base_layers: dict | None = None, log=print):
         self.config = config
@@ -218,6 +223,7 @@ class Trainer:
         self.rt = start_runtime(device)
         self.log = log if self.rt.main else (lambda *a, **k: None)
         self.max_iterations = max_iterations
+        self.time_limit = time_limit   # seconds of training, then stop with a checkpoint
         self.hold_after_checkpoint = hold_after_checkpoint
         self.record_samples = record_samples
         self._num_workers = int(num_workers)
@@ -235,7 +241,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         self.dataset = TrainingSamples(self.clips, self.family.sampler(),
                                        tuple(config["dataset_params"]["frame_shape"]), int(train["num_repeats"]),
-                                       self.seed, self.family.sample_extras)
+                                       self.seed, self.family.sample_extras,
+                                       Augmentation.from_params(config["dataset_params"].get("augmentation_params")))
         per_rank = -(-len(self.dataset) // self.rt.world_size)
         self.iterations_per_epoch = per_rank // int(train["batch_size"])
         if self.iterations_per_epoch < 1:
@@ -416,7 +423,8 @@ class Trainer:
         first = None   # (time, samples) after the first iteration: the steady throughput leaves it out
         if self.resumed_from is not None:
             self.log(f"resumed at iteration {self.iteration} (epoch {self.epoch})")
-        while self.iteration < self.total_iterations:
+        stop = False
+        while self.iteration < self.total_iterations and not stop:
             epoch = self.iteration // self.iterations_per_epoch
             step_in_epoch = self.iteration % self.iterations_per_epoch
             self.epoch = epoch
@@ -454,10 +462,16 @@ class Trainer:
                     if self.d_scheduler is not None:
                         self.d_scheduler.step()
                 every = int(self.train["checkpoint_every"])
-                if end_of_epoch or (every and self.iteration % every == 0) or self.iteration == self.total_iterations:
+                time_up = self._time_is_up(start)
+                if (end_of_epoch or (every and self.iteration % every == 0) or self.iteration == self.total_iterations
+                        or time_up):
                     self.epoch = self.iteration // self.iterations_per_epoch
                     self.save_checkpoint(finished=self.iteration == self.total_iterations)
                     self._hold()
+                if time_up:
+                    self.log(f"time limit of {self.time_limit:g} s reached at iteration {self.iteration}")
+                    stop = True
+                    break
         elapsed = time.perf_counter() - start
         if self.rt.main and names is not None:
             self._log_file.close()
@@ -477,11 +491,21 @@ class Trainer:
             threading.Event().wait()
 
     def _average(self, values: list) -> list:
-        tensor = torch.stack([v.detach().float().reshape(()) for v in values]).cpu()
-        if self.rt.distributed:
+        tensor = torch.stack([v.detach().float().reshape(()) for v in values]).to(self.rt.device)
+        if self.rt.distributed:   # on the process's device: nccl reduces CUDA tensors only
             dist.all_reduce(tensor)
             tensor /= self.rt.world_size
-        return tensor.tolist()
+        return tensor.cpu().tolist()
+
+    def _time_is_up(self, start: float) -> bool:
+        """Whether --time-limit has passed; rank 0's clock decides for every process, so that all
+        stop at the same iteration."""
+        if self.time_limit is None:
+            return False
+        up = torch.tensor([float(time.perf_counter() - start >= self.time_limit)], device=self.rt.device)
+        if self.rt.distributed:
+            dist.broadcast(up, src=0)
+        return bool(up.item())
 
     def step(self, batch: dict) -> dict:
         batch = {k: v.to(self.rt.device) for k, v in batch.items() if k != "sample"}
