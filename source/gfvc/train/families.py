@@ -55,6 +55,8 @@ class TrainFamily:
     trainable_prefixes: tuple[str, ...] | None = None
     #: whether the common GAN terms may apply (the animation stages)
     uses_gan = True
+    #: whether the analysis gives keypoint coordinates (a keypoint-conditioned discriminator)
+    has_keypoints = True
 
     def __init__(self, train_params: Mapping[str, Any], dataset_params: Mapping[str, Any]):
         self.train_params = dict(train_params)
@@ -234,6 +236,32 @@ class HdacTraining(TrainFamily):
 
     def extra_metadata(self) -> dict:
         return {"base_layer_lambdas": {str(k): v for k, v in self.lambdas.items()}}
+
+
+@register_train_family("cfte")
+class CfteTraining(TrainFamily):
+    """CFTE: the generator animates the reference with the compact features of the reference and
+    the target, trained by the common perceptual (and optional GAN) terms.
+
+    No equivariance term: CFTE's analysis output is a feature map (B, num_kp, h/16, w/16), not
+    keypoint coordinates; the equivariance loss compares coordinates of a warped picture's
+    keypoints with the warped keypoints, which has no meaning for a feature map. The sparse motion
+    is the Farneback flow of the uint8-normalised features (no gradient); the compact feature
+    extractor learns through the dense motion network's input, the up-sampled feature
+    difference. The discriminator cannot be conditioned on keypoints (``use_kp: false``)."""
+
+    model_family = "cfte"
+    has_keypoints = False
+
+    def equivariance(self, model, frames, kp_value) -> dict:
+        return {}
+
+    def forward(self, model, batch):
+        frames = batch["frames"]
+        features = self.keypoints(model, frames)["value"]
+        generated = model.generator(frames[:, 0], {"value": features[:, 0]},
+                                    {"value": features[:, -1]})["prediction"]
+        return {}, {"generated": generated, "real": frames[:, -1], "kp": None}
 
 
 RDAC_PLUS_STAGES = ("animation", "residual", "refinement")

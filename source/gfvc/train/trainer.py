@@ -280,6 +280,9 @@ class Trainer:
         self.discriminator = None
         if gan_on:
             params = {"num_kp": config["model_params"]["common_params"]["num_kp"], **config["discriminator_params"]}
+            if params.get("use_kp") and not self.family.has_keypoints:
+                raise TrainConfigError(f"family {config['family']} has no keypoints: set "
+                                       "discriminator_params.use_kp to false")
             self.discriminator = MultiScaleDiscriminator(**params).to(self.rt.device).train()
         named = dict(self.model.named_parameters())
         main_params = [named[n] for n in named if n in trainable and not is_aux_parameter(n)]
