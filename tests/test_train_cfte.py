@@ -15,18 +15,12 @@ from gfvc.models.checkpoint import read_checkpoint
 from gfvc.train.cli import main
 from gfvc.train.families import get_train_family
 from gfvc.train.trainer import load_train_config
-from train_helpers import REPO, SIZE, clip_frames, write_config
+from train_helpers import REPO, SIZE, TINY_MODEL, clip_frames, write_config
 
 # the structure of cfg/train/cfte_small.yaml, tiny; compact features at 1/16 of the half-size picture (2x2)
-TINY_CFTE = {
-    "common_params": {"num_kp": 1, "num_channels": 3, "estimate_jacobian": False},
-    "kp_detector_params": {"temperature": 0.1, "block_expansion": 4, "max_features": 16, "scale_factor": 0.5,
-                           "num_blocks": 3},
-    "generator_params": {"block_expansion": 4, "max_features": 16, "num_down_blocks": 2, "num_bottleneck_blocks": 1,
-                         "estimate_occlusion_map": True,
-                         "dense_motion_params": {"block_expansion": 4, "max_features": 16, "num_down_blocks": 4,
-                                                 "num_bottleneck_blocks": 1, "num_blocks": 3, "scale_factor": 0.5}},
-}
+TINY_CFTE = copy.deepcopy(TINY_MODEL)
+TINY_CFTE["common_params"]["num_kp"] = 1
+TINY_CFTE["generator_params"]["dense_motion_params"].update(num_down_blocks=4, num_bottleneck_blocks=1)
 
 
 def cfte_config(**train) -> dict:
