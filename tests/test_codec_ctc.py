@@ -65,6 +65,15 @@ def test_cfg_codec_files_are_valid_settings():
         assert Path(settings.model_config).is_file()
 
 
+def test_hdac_key_picture_is_at_qp_22_unless_set():
+    # JVET-AH0114: the CTC's rate point of HDAC is the base-layer QP; its key picture is at QP 22
+    from gfvc.codec.face_codecs import codec_settings
+
+    assert codec_settings("hdac", {"bl_qp": 47}).key_qp == 22
+    assert codec_settings("hdac", {"bl_qp": 47, "key_qp": 27}).key_qp == 27
+    assert codec_settings("dac", {}).key_qp == 32
+
+
 def test_missing_checkpoint_is_one_line_before_any_work(tmp_path, capsys, fixtures_root):
     from gfvc.codec.apps import encode_main
 

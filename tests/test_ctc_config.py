@@ -85,14 +85,15 @@ def test_builtin_configuration_is_valid(builtin_dir):
         assert spec.options["model_config"] == str(REPO / "models" / f"{spec.name}_small" / "model.yaml")
         assert spec.options["checkpoint"] == str(REPO / "models" / f"{spec.name}_small" / "checkpoint.pth.tar")
         assert spec.written_options["checkpoint"] == f"models/{spec.name}_small/checkpoint.pth.tar"
-    assert [a.codecs for a in c.stored_anchors] == [["vvc_anchor"], ["hevc_anchor"]]
-    assert c.bdrate_anchors == ["vvc_anchor"] and c.bdrate_tests == ["dac", "mrdac", "rdac_plus", "hevc_anchor"]
+    assert [a.codecs for a in c.stored_anchors] == [["hdac"], ["cfte"], ["vvc_anchor"], ["hevc_anchor"]]
+    assert c.bdrate_anchors == ["hdac", "cfte", "vvc_anchor"]
+    assert c.bdrate_tests == ["dac", "mrdac", "rdac_plus", "hevc_anchor"]
     from gfvc.ctc.plan import build_plan
 
     plan = build_plan(c, preflight=False)  # the trial coding of the GFVC codecs: tests/test_ctc_quick.py
     assert len(plan.sequences) >= 3 and all(s.frames == 32 for s in plan.sequences)
     assert len(plan.tasks) == len(plan.sequences) * 12
     # the stored anchors cover every sequence at every rate point, with the run's metric definitions
-    assert len(plan.stored_rows) == len(plan.sequences) * 8 and plan.notes == []
+    assert len(plan.stored_rows) == len(plan.sequences) * 16 and plan.notes == []
     assert set(plan.unavailable) <= {"lpips_alex", "lpips_vgg", "dists", "msvgg"}
     assert {"psnr_y", "ssim", "ms_ssim", "fsim", "vmaf"} <= {m.name for m in plan.metrics}

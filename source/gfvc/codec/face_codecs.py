@@ -30,6 +30,8 @@ from .settings import GfvcSettings, settings_from_options
 
 CTC_KEY_QPS = (22, 32, 42, 52)
 CTC_HDAC_BL_QPS = (37, 42, 47, 52)
+#: HDAC's key picture (the base layer's IRAP) in JVET-AH0114; the rate point is the base-layer QP
+CTC_HDAC_KEY_QP = 22
 CTC_MRDAC_INTERVALS = (25, 50, 100, 250)
 CTC_MRDAC_RATE_POINTS = tuple(f"{q}/{i}" for q in CTC_KEY_QPS for i in CTC_MRDAC_INTERVALS)
 #: the built-in base layer of the GFVC codecs: VVC (the CTC codes key pictures with VTM 22.2)
@@ -43,6 +45,8 @@ class CodecMismatchError(GfvcError):
 def codec_settings(name: str, options: Mapping[str, Any], source: str = "codec settings") -> GfvcSettings:
     options = dict(options)
     options.setdefault("backend", DEFAULT_GFVC_BACKEND)
+    if name == "hdac":
+        options.setdefault("key_qp", CTC_HDAC_KEY_QP)
     return settings_from_options(options, source, family=name)
 
 
