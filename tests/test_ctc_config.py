@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from ctc_helpers import CODEC, make_tiny_ctc, run_ctc_here
@@ -97,3 +98,30 @@ def test_builtin_configuration_is_valid(builtin_dir):
     assert len(plan.stored_rows) == len(plan.sequences) * 16 and plan.notes == []
     assert set(plan.unavailable) <= {"lpips_alex", "lpips_vgg", "dists", "msvgg"}
     assert {"psnr_y", "ssim", "ms_ssim", "fsim", "vmaf"} <= {m.name for m in plan.metrics}
+
+
+def test_a_stored_gfvc_anchor_of_a_retrained_model_is_refused(builtin_dir, tmp_path):
+    # anchors/builtin/hdac was coded with models/hdac_small: a store that names another checkpoint
+    # content (as after retraining the model) is stale, and the run says so before any work
+    import json
+    import shutil
+
+    from gfvc.ctc.config import ConfigError
+    from gfvc.ctc.plan import build_plan
+
+    stale = tmp_path / "hdac"
+    shutil.copytree(REPO / "anchors" / "builtin" / "hdac", stale)
+    prov = json.loads((stale / "provenance.json").read_text())
+    assert prov["codecs"][0]["options"]["checkpoint"] == "models/hdac_small/checkpoint.pth.tar"
+    prov["codecs"][0]["settings"]["checkpoint"] = "0" * 64
+    (stale / "provenance.json").write_text(json.dumps(prov))
+    raw = yaml.safe_load(default_config().read_text())
+    raw["stored_anchors"] = [str(stale) if a.endswith("/hdac") else str(REPO / a) for a in raw["stored_anchors"]]
+    cfg = tmp_path / "builtin.yaml"
+    cfg.write_text(yaml.safe_dump(raw))
+    c, problems = load_config(cfg)
+    assert problems == []
+    with pytest.raises(ConfigError) as e:
+        build_plan(c, preflight=False)
+    assert e.value.problems == [f"stored anchor {stale} was coded with another models/hdac_small/checkpoint.pth.tar "
+                                "than this gfvc folder's (sha256 0000000000000000...): regenerate it (anchors/README.md)"]

@@ -88,6 +88,7 @@ def anchor_rows(anchor: StoredAnchor, plan) -> tuple[list[Any], list[str]]:
         if bad:
             problems.append(f"stored anchor {anchor.path} coded {bad[0]} frames of {s.name}, this run codes "
                             f"{s.frames}: name {','.join(anchor.codecs)} in --codecs to code it in this run")
+    problems += model_file_problems(anchor)
     prov_metrics = anchor.provenance.get("metrics", {}) if isinstance(anchor.provenance.get("metrics"), dict) else {}
     differing, anchor.notes = [], []
     for name in plan.config.metrics:
@@ -105,6 +106,54 @@ def anchor_rows(anchor: StoredAnchor, plan) -> tuple[list[Any], list[str]]:
             out.append(ResultRow(r.sequence, r.dataset_class, r.codec, r.rate_point, r.frames, r.fps, r.bytes,
                                  r.kbps, metrics))
     return out, problems
+
+
+MODEL_FILE_OPTIONS = ("model_config", "checkpoint")
+
+
+def model_file_problems(anchor: StoredAnchor) -> list[str]:
+    """A GFVC anchor coded with model files of this gfvc folder (paths stored relative to it, e.g.
+    models/hdac_small/checkpoint.pth.tar) must still find those files with the content it was
+    coded with: a retrained model makes its stored RD points stale."""
+    from .config import project_root
+
+    problems = []
+    for entry in anchor.provenance.get("codecs", []):
+        if not isinstance(entry, dict) or entry.get("label") not in anchor.codecs:
+            continue
+        options, settings = entry.get("options") or {}, entry.get("settings") or {}
+        for what in MODEL_FILE_OPTIONS:
+            path, digest = options.get(what), settings.get(what)
+            if not isinstance(path, str) or not isinstance(digest, str) or Path(path).is_absolute():
+                continue
+            try:
+                full = project_root() / path
+            except CtcError:
+                continue
+            if full.is_file() and sha256_file(full) != digest:
+                problems.append(f"stored anchor {anchor.path} was coded with another {path} than this gfvc "
+                                f"folder's (sha256 {digest[:16]}...): regenerate it (anchors/README.md)")
+    return problems
+
+
+def _relative_model_files(entry: dict) -> dict:
+    """A codec's provenance with its model files named relative to the gfvc folder when inside it,
+    so that the store can be checked in any clone."""
+    from .config import project_root
+
+    options = dict(entry.get("options") or {})
+    try:
+        root = project_root().resolve()
+    except CtcError:
+        return entry
+    for what in MODEL_FILE_OPTIONS:
+        value = options.get(what)
+        if isinstance(value, str) and Path(value).is_absolute():
+            try:
+                options[what] = Path(value).resolve().relative_to(root).as_posix()
+            except ValueError:
+                pass
+    return {**entry, "options": options}
 
 
 def export_anchor(run_dir: Path, codec: str, out: Path, command: str | None = None) -> Path:
@@ -132,7 +181,7 @@ def export_anchor(run_dir: Path, codec: str, out: Path, command: str | None = No
                          "bitstream_sha256": c.get("bitstream_sha256"),
                          **{k: meta[k] for k in ("encoder_command", "decoder_command", "base_layer_commands",
                                                  "checkpoint_sha256", "model_config_digest") if k in meta}})
-    codec_prov = [c for c in prov.get("codecs", []) if c.get("label") == codec]
+    codec_prov = [_relative_model_files(c) for c in prov.get("codecs", []) if c.get("label") == codec]
     sub = {k: v for k, v in prov.items() if k not in ("codecs", "cells", "bdrate")}
     sub.update({"anchor": codec, "exported_from": {"ctc": prov.get("ctc")},
                 "codecs": codec_prov, "cells": commands})
