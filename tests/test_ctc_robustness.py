@@ -230,8 +230,12 @@ def test_ctrl_c_while_planning_is_one_line_and_exit_130(tmp_path):
     p = None
     try:
         with open(tmp_path / "err", "wb") as errf:
+            # SIGINT's default action in the child, as in a terminal: a test run started in the
+            # background by a non-interactive shell (`cmd &`) has SIGINT ignored, and a child
+            # inherits that, so the signal below would then be lost and the test would hang
             p = subprocess.Popen(run_ctc_cmd(cfg, "-o", str(tmp_path / "run")), env=env,
-                                 stdout=subprocess.DEVNULL, stderr=errf)
+                                 stdout=subprocess.DEVNULL, stderr=errf,
+                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         pidfd = os.pidfd_open(p.pid)
         ready, _, _ = select.select([events, pidfd], [], [], 300)
         assert events in ready, (p.poll(), (tmp_path / "err").read_text())
