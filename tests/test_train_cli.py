@@ -177,6 +177,12 @@ def test_warm_start_from_dac_and_export_a_model_folder(tmp_path, clips):
     mr_state, _ = read_checkpoint(tmp_path / "mrdac" / "checkpoint.pth.tar")
     meta = mr_state["gfvc_metadata"]["warm_start"]
     assert meta["copied"] > 0 and meta["left"] > 0
+    # resuming with the same command continues the checkpoint: the warm start is not applied again
+    # (here it could not be: the file named is no checkpoint) and its record is kept
+    assert train(mrdac, clips, tmp_path / "mrdac", "--warm-start", tmp_path / "dac.yaml", "--max-iterations", 2,
+                 "--resume") == 0
+    resumed, _ = read_checkpoint(tmp_path / "mrdac" / "checkpoint.pth.tar")
+    assert resumed["iteration"] == 2 and resumed["gfvc_metadata"]["warm_start"] == meta
     # the aggregation blocks exist only in MRDAC: never copied
     assert any(".ref_agg" in n or "agg" in n for n in meta["left_first"]) or meta["left"] >= 2
     # with one optimiser step after the warm start the shared tensors moved only a little from the DAC's

@@ -72,6 +72,10 @@ def pack_base_layers(out: Path, qps: list) -> None:
 def unpack(src: Path, dst: Path) -> None:
     import cv2
 
+    packed = sorted(src.rglob("*.mp4"))
+    if not packed:
+        raise SystemExit(f"pack_training_data.py: error: no packed clips (*.mp4) under {src}")
+
     def one(mp4: Path):
         out = dst / mp4.relative_to(src).with_suffix(".rgb")
         cap, frames = cv2.VideoCapture(str(mp4)), []
@@ -80,17 +84,31 @@ def unpack(src: Path, dst: Path) -> None:
             if not ok:
                 break
             frames.append(np.ascontiguousarray(f[:, :, ::-1].transpose(2, 0, 1)))
+        if not frames or frames[0].shape != (3, SIZE, SIZE):
+            raise SystemExit(f"pack_training_data.py: error: {mp4} holds no {SIZE}x{SIZE} pictures")
         out.parent.mkdir(parents=True, exist_ok=True)
         np.stack(frames).tofile(out)
         return len(frames)
 
     with ThreadPoolExecutor(12) as ex:
-        counts = list(ex.map(one, sorted(src.rglob("*.mp4"))))
+        counts = list(ex.map(one, packed))
     print(f"{len(counts)} clips unpacked; frames per clip: {sorted(set(counts))}")
 
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        return run(argv)
+    except Exception as exc:   # gfvc's errors (e.g. the training clips not built) and OS errors, one line
+        from gfvc.errors import GfvcError
+
+        if not isinstance(exc, (GfvcError, OSError)):
+            raise
+        print(f"pack_training_data.py: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+
+
+def run(argv) -> int:
     if len(argv) >= 2 and argv[0] == "clips":
         pack_clips(Path(argv[1]))
     elif len(argv) == 3 and argv[0] == "base-layers":

@@ -112,9 +112,10 @@ MODEL_FILE_OPTIONS = ("model_config", "checkpoint")
 
 
 def model_file_problems(anchor: StoredAnchor) -> list[str]:
-    """A GFVC anchor coded with model files of this gfvc folder (paths stored relative to it, e.g.
-    models/hdac_small/checkpoint.pth.tar) must still find those files with the content it was
-    coded with: a retrained model makes its stored RD points stale."""
+    """A GFVC anchor coded with model files of this gfvc folder (a CTC configuration names them
+    relative to it, e.g. models/hdac_small/checkpoint.pth.tar, and the provenance keeps them as
+    written) must still find those files with the content it was coded with: a retrained model
+    makes its stored RD points stale."""
     from .config import project_root
 
     problems = []
@@ -134,26 +135,6 @@ def model_file_problems(anchor: StoredAnchor) -> list[str]:
                 problems.append(f"stored anchor {anchor.path} was coded with another {path} than this gfvc "
                                 f"folder's (sha256 {digest[:16]}...): regenerate it (anchors/README.md)")
     return problems
-
-
-def _relative_model_files(entry: dict) -> dict:
-    """A codec's provenance with its model files named relative to the gfvc folder when inside it,
-    so that the store can be checked in any clone."""
-    from .config import project_root
-
-    options = dict(entry.get("options") or {})
-    try:
-        root = project_root().resolve()
-    except CtcError:
-        return entry
-    for what in MODEL_FILE_OPTIONS:
-        value = options.get(what)
-        if isinstance(value, str) and Path(value).is_absolute():
-            try:
-                options[what] = Path(value).resolve().relative_to(root).as_posix()
-            except ValueError:
-                pass
-    return {**entry, "options": options}
 
 
 def export_anchor(run_dir: Path, codec: str, out: Path, command: str | None = None) -> Path:
@@ -181,7 +162,7 @@ def export_anchor(run_dir: Path, codec: str, out: Path, command: str | None = No
                          "bitstream_sha256": c.get("bitstream_sha256"),
                          **{k: meta[k] for k in ("encoder_command", "decoder_command", "base_layer_commands",
                                                  "checkpoint_sha256", "model_config_digest") if k in meta}})
-    codec_prov = [_relative_model_files(c) for c in prov.get("codecs", []) if c.get("label") == codec]
+    codec_prov = [c for c in prov.get("codecs", []) if c.get("label") == codec]
     sub = {k: v for k, v in prov.items() if k not in ("codecs", "cells", "bdrate")}
     sub.update({"anchor": codec, "exported_from": {"ctc": prov.get("ctc")},
                 "codecs": codec_prov, "cells": commands})

@@ -253,9 +253,6 @@ class CfteTraining(TrainFamily):
     model_family = "cfte"
     has_keypoints = False
 
-    def equivariance(self, model, frames, kp_value) -> dict:
-        return {}
-
     def forward(self, model, batch):
         frames = batch["frames"]
         features = self.keypoints(model, frames)["value"]

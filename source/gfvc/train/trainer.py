@@ -256,10 +256,16 @@ class Trainer:
         self.model = build_model(self.family.model_family, config["model_params"]).to(self.rt.device)
         if init and warm_start:
             raise TrainingError("--init and --warm-start exclude each other")
-        if init:
+        # a resumed run's weights come from its own checkpoint (below); its start (--init or
+        # --warm-start) happened in the run that wrote it and is recorded in its metadata
+        resuming = checkpoint_path.exists()
+        if resuming and (init or warm_start):
+            self.log(f"resuming {checkpoint_path}: {'--init' if init else '--warm-start'} applied when "
+                     "the run started; its weights are in the checkpoint")
+        if init and not resuming:
             self.model.load_checkpoint(init)  # strict; the previous stage's checkpoint
         self.warm_start = None
-        if warm_start:
+        if warm_start and not resuming:
             from ..models.checkpoint import warm_start as warm_start_from
 
             self.warm_start = warm_start_from(warm_start, {n: getattr(self.model, n) for n in self.model.network_names})
@@ -385,6 +391,7 @@ class Trainer:
         if self.aux_optimizer is not None:
             self.aux_optimizer.load_state_dict(state["optimizer_aux"])
         self.iteration, self.epoch = int(state["iteration"]), int(state["epoch"])
+        self.warm_start = meta.get("warm_start")
         torch.set_rng_state(state["rng_states"][self.rt.rank])
         self.resumed_from = self.iteration
 
