@@ -65,7 +65,7 @@ def test_seed_stream_is_clean(tmp_path):
             assert all(not m.warnings and not m.extension_bits for m in messages)
             names += [m.name for m in messages]
     for name in ("generative_face_video", "generative_face_video_enhancement", "gfvc_model_identity",
-                 "gfvc_reference_selection", "gfvc_residual", "gfvc_picture_hash",
+                 "gfvc_reference_selection", "gfvc_residual", "gfvc_picture_hash", "gfvc_prediction_modes",
                  "reserved_message", "user_data_unregistered"):
         assert name in names
     path = tmp_path / "seed.265"

@@ -80,6 +80,14 @@ def assert_decodes_like_the_encoder(tmp: Path, stream: Path, recon: Path, enc_md
     return dec
 
 
+def seidump(stream: Path):
+    """Every SEI message of gfvc-seidump --json (run in another process), in stream order."""
+    dump = subprocess.run([sys.executable, "-m", "gfvc.bitstream.seidump", "--json", str(stream)],
+                          capture_output=True, text=True, env=_env(), timeout=300)
+    assert dump.returncode == 0, dump.stderr
+    return [m for nal in json.loads(dump.stdout) for m in nal.get("sei_messages", [])]
+
+
 def md5_lines(text: str):
     return [(int(i), kind, md5) for i, kind, md5 in MD5_LINE.findall(text)]
 

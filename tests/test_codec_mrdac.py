@@ -9,7 +9,6 @@ the buffer with a named error; the CTC codec ``mrdac`` takes (key QP, interval) 
 """
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from test_codec_gfvc import _env, assert_decodes_like_the_encoder, decode_cli, encode, md5_lines
+from test_codec_gfvc import _env, assert_decodes_like_the_encoder, decode_cli, encode, md5_lines, seidump
 
 REPO = Path(__file__).resolve().parent.parent
 FRAMES = 32
@@ -64,24 +63,20 @@ def clip32(tmp_path_factory, frames32) -> Path:
 
 def selection_messages(stream: Path):
     """The gfvc_reference_selection messages of gfvc-seidump --json, in stream order."""
-    dump = subprocess.run([sys.executable, "-m", "gfvc.bitstream.seidump", "--json", str(stream)],
-                          capture_output=True, text=True, env=_env(), timeout=300)
-    assert dump.returncode == 0, dump.stderr
     out = []
-    for nal in json.loads(dump.stdout):
-        for m in nal.get("sei_messages", []):
-            if m.get("name") == "gfvc_reference_selection":
-                e = m["elements"]
-                gens = []
-                for g in range(e["rs_num_generated_pictures"]):
-                    r = e[f"rs_num_refs_minus1[{g}]"] + 1
-                    denom = e[f"rs_weight_log2_denom[{g}]"]
-                    gens.append((e[f"rs_gfv_cnt[{g}]"], [e[f"rs_ref_id[{g}][{i}]"] for i in range(r)],
-                                 [e[f"rs_weight[{g}][{i}]"] / 2 ** denom for i in range(r)]))
-                out.append({"insert": e["rs_insert_ref_id"] if e["rs_insert_flag"] else None,
-                            "delta": e.get("rs_insert_display_delta"),
-                            "evict": [e[f"rs_evict_ref_id[{i}]"] for i in range(e["rs_num_evictions"])],
-                            "generated": gens})
+    for m in seidump(stream):
+        if m.get("name") == "gfvc_reference_selection":
+            e = m["elements"]
+            gens = []
+            for g in range(e["rs_num_generated_pictures"]):
+                r = e[f"rs_num_refs_minus1[{g}]"] + 1
+                denom = e[f"rs_weight_log2_denom[{g}]"]
+                gens.append((e[f"rs_gfv_cnt[{g}]"], [e[f"rs_ref_id[{g}][{i}]"] for i in range(r)],
+                             [e[f"rs_weight[{g}][{i}]"] / 2 ** denom for i in range(r)]))
+            out.append({"insert": e["rs_insert_ref_id"] if e["rs_insert_flag"] else None,
+                        "delta": e.get("rs_insert_display_delta"),
+                        "evict": [e[f"rs_evict_ref_id[{i}]"] for i in range(e["rs_num_evictions"])],
+                        "generated": gens})
     return out
 
 

@@ -11,7 +11,6 @@ residuals on most pictures.
 """
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import yaml
 
 from gfvc.codec.apps import encode_main
 from gfvc.codec.residual_benchmark import make_block_mean_coder
-from test_codec_gfvc import _env, md5_lines
+from test_codec_gfvc import _env, md5_lines, seidump
 
 FRAMES = 24
 SMALL = 64
@@ -110,13 +109,6 @@ def run_codec(tmp: Path, family: str, files, clip: Path, frames: int = FRAMES, *
                           "-f", str(frames)])
     assert rc == 0, out.getvalue()
     return stream, out.getvalue()
-
-
-def seidump(stream: Path):
-    dump = subprocess.run([sys.executable, "-m", "gfvc.bitstream.seidump", "--json", str(stream)],
-                          capture_output=True, text=True, env=_env(), timeout=300)
-    assert dump.returncode == 0, dump.stderr
-    return [m for nal in json.loads(dump.stdout) for m in nal.get("sei_messages", [])]
 
 
 def residual_modes(stream: Path):

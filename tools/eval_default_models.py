@@ -31,10 +31,11 @@ BASELINE_QPS = [17, 20, 22, 27, 32, 37, 42, 47, 52]
 METRICS = ["ms_ssim", "fsim", "psnr_y"]
 
 
-def codec_runs(models: Path, interval: int):
-    """(label, registry name, options, rate points)."""
+def codec_runs(models: Path, interval: int, prediction=None):
+    """(label, registry name, options, rate points); ``prediction``: the codecs' prediction settings."""
     def model(name):
-        return {"model_config": str(models / name / "model.yaml"), "checkpoint": str(models / name / "checkpoint.pth.tar")}
+        paths = {"model_config": str(models / name / "model.yaml"), "checkpoint": str(models / name / "checkpoint.pth.tar")}
+        return paths if prediction is None else {**paths, "prediction": prediction}
 
     mr = [f"{q}/{interval}" for q in KEY_QPS]
     return [
@@ -44,6 +45,14 @@ def codec_runs(models: Path, interval: int):
         ("rdac_plus", "rdac_plus", {**model("rdac_plus_small"), "residual": {"skip_messages": False}},
          ["42/off", "42/2", "32/3", "22/4"]),   # as the built-in CTC codes it
     ]
+
+
+def builtin_prediction():
+    """The prediction settings of the built-in CTC's dac codec (the three test codecs share them)."""
+    import yaml
+
+    codecs = yaml.safe_load((ROOT / "cfg" / "ctc" / "builtin.yaml").read_text())["codecs"]
+    return next(c for c in codecs if c["name"] == "dac")["options"].get("prediction")
 
 
 def quality(metrics, reference, decoded):
@@ -72,6 +81,8 @@ def main(argv=None) -> int:
     ap.add_argument("--interval", type=int, default=16, help="MRDAC key-picture interval")
     ap.add_argument("--clips", default=",".join(CLIPS))
     ap.add_argument("--codecs", help="only these labels")
+    ap.add_argument("--prediction", choices=("builtin", "off"), default="builtin",
+                    help="the codecs' prediction settings: the built-in CTC's (cfg/ctc/builtin.yaml) or none")
     args = ap.parse_args(argv)
 
     from gfvc.codec.registry import get_codec
@@ -82,7 +93,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     metrics = {name: get_metric(name) for name in METRICS}
-    runs = [r for r in codec_runs(Path(args.models), args.interval)
+    runs = [r for r in codec_runs(Path(args.models), args.interval, builtin_prediction() if args.prediction == "builtin"
+                                  else None)
             if not args.codecs or r[0] in args.codecs.split(",")]
     rows = []
     folder = ROOT / "test_sequences" / "builtin"
@@ -99,8 +111,10 @@ def main(argv=None) -> int:
                 result = codec.code(frames, fps, rp, out)
                 keys = tuple(result.metadata["key_pictures"])
                 q = quality(metrics, frames, result.decoded)
+                modes = result.metadata.get("prediction_modes", {})
                 rows.append({"clip": clip, "codec": label, "rate_point": rp, "kbps": len(result.bitstream) * 8 / 1000 / seconds,
-                             "keys": " ".join(map(str, keys)), "cpu_s": time.process_time() - t0, **q})
+                             "keys": " ".join(map(str, keys)), "cpu_s": time.process_time() - t0,
+                             "warped_pictures": modes.get("warped_reference", 0), **q})
                 print(json.dumps(rows[-1]), flush=True)
                 if keys not in baselines:
                     baselines[keys] = RepeatKeyBaseline(codec.settings_at(rp))
@@ -108,7 +122,7 @@ def main(argv=None) -> int:
                         b = baselines[keys].code(frames, keys, qp, fps)
                         rows.append({"clip": clip, "codec": f"repeat_key[{' '.join(map(str, keys))}]", "rate_point": qp,
                                      "kbps": b.bytes * 8 / 1000 / seconds, "keys": " ".join(map(str, keys)),
-                                     "cpu_s": 0.0, **quality(metrics, frames, b.pictures)})
+                                     "cpu_s": 0.0, "warped_pictures": 0, **quality(metrics, frames, b.pictures)})
     with open(out / "points.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()

@@ -7,7 +7,7 @@ The public API (documented in doc/bitstream.md)::
     insert_sei(stream, codec, {picture_index: messages}, "prefix"|"suffix", context) -> bytes
     write_sei_rbsp(messages, context) / parse_sei_rbsp(rbsp, context) / parse_sei_nal(nal, context)
     GfvMessage, GfvMatrixSet, GfveMessage, SeiContext (GfvPredictionState, GfvePredictionState)
-    ReferenceSelection, Residual, ModelIdentity, PictureHash (project payloads)
+    ReferenceSelection, Residual, ModelIdentity, PictureHash, PredictionModes (project payloads)
     BitstreamError(msg, offset)
 """
 from .access_unit import Picture, find_pictures, insert_sei, splice
@@ -20,6 +20,8 @@ from .nal import (CODECS, CodecFit, NalUnit, add_emulation_prevention, annexb, c
 from .payloads import (ENTROPY_CODED_PARAMETERS_UUID, MODEL_IDENTITY_UUID, EntropyCodedParameters, PICTURE_HASH_UUID, REFERENCE_SELECTION_UUID,
                        RESIDUAL_MODE_SKIP, RESIDUAL_MODE_SPATIAL, RESIDUAL_MODE_TEMPORAL,
                        RESIDUAL_UUID, SAMPLE_FORMAT_RGB444_8BIT, SAMPLE_FORMAT_YUV420_8BIT,
+                       PREDICTION_MODE_GENERATED, PREDICTION_MODE_NAMES, PREDICTION_MODE_WARPED_REFERENCE,
+                       PREDICTION_MODES_UUID, PredictionModes,
                        GeneratedPictureReferences, ModelIdentity, PictureHash, ReferenceSelection,
                        Residual, ResidualLatent, config_digest, picture_md5, sha256_prefix_of_file)
 from .sei import (PAYLOAD_TYPE_USER_DATA_UNREGISTERED, SEI_PAYLOADS, SUFFIX_ONLY_PAYLOAD_TYPES,

@@ -50,7 +50,7 @@ from .errors import BitstreamError
 from .gfv import GfvMatrixSet, GfvMessage, GfvPredictionState, generative_face_video
 from .gfve import GfveMessage
 from .nal import add_emulation_prevention, annexb, make_nal_unit, nal_header, split_nal_units
-from .payloads import (GeneratedPictureReferences, ModelIdentity, PictureHash, ReferenceSelection,
+from .payloads import (GeneratedPictureReferences, ModelIdentity, PictureHash, PredictionModes, ReferenceSelection,
                        Residual, ResidualLatent)
 from .sei import (RawSeiPayload, SeiContext, UserDataUnregistered, parse_sei_nal,
                   sei_message_bytes, write_sei_payload)
@@ -141,6 +141,7 @@ def _project_messages(i: int) -> List[object]:
         Residual(0, i, 1 + i % 2, 3, [ResidualLatent((2, 2), b"\x00\x00\x01\x02"),
                                       ResidualLatent((1, 3, 1), b"\xff")]),
         PictureHash(i, 1, i % 2, bytes(range(16))),
+        PredictionModes(0, 1 + i, [1, 0, 1][: 1 + i % 3]),
         RawSeiPayload(180, b"\x00\x00\x00"),
         UserDataUnregistered(bytes(range(16)), b"other"),
     ]

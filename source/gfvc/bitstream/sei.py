@@ -21,6 +21,7 @@ from .payloads.entropy_coded_parameters import (ENTROPY_CODED_PARAMETERS_UUID,
                                                 EntropyCodedParameters,
                                                 gfvc_entropy_coded_parameters)
 from .payloads.model_identity import MODEL_IDENTITY_UUID, ModelIdentity, gfvc_model_identity
+from .payloads.prediction_modes import PREDICTION_MODES_UUID, PredictionModes, gfvc_prediction_modes
 from .payloads.picture_hash import PICTURE_HASH_UUID, PictureHash, gfvc_picture_hash
 from .payloads.reference_selection import (REFERENCE_SELECTION_UUID, ReferenceSelection,
                                            gfvc_reference_selection)
@@ -127,6 +128,8 @@ for _entry in (
     PayloadSyntax("gfvc_entropy_coded_parameters", EntropyCodedParameters,
                   gfvc_entropy_coded_parameters, PAYLOAD_TYPE_USER_DATA_UNREGISTERED,
                   ENTROPY_CODED_PARAMETERS_UUID),
+    PayloadSyntax("gfvc_prediction_modes", PredictionModes, gfvc_prediction_modes,
+                  PAYLOAD_TYPE_USER_DATA_UNREGISTERED, PREDICTION_MODES_UUID),
 ):
     register_payload(_entry)
 

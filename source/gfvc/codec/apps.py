@@ -138,6 +138,11 @@ def _encode(args) -> int:
     encoded = GfvcEncoder(settings).encode(frames, args.fps)
     atomic_write_bytes(args.bitstream, encoded.bitstream, inputs=[args.input], what="bitstream")
     report_pictures(encoded, encoded.reconstruction, args.recon, args.input, "reconstruction", args.fps)
+    if settings.prediction.active:
+        from ..bitstream import PREDICTION_MODE_NAMES
+
+        counts = ", ".join(f"{name} {encoded.prediction_modes.count(idc)}" for idc, name in PREDICTION_MODE_NAMES.items())
+        print(f"Prediction modes of the generated pictures: {counts}")
     print(f"Encoded {len(frames)} pictures ({len(encoded.key_pictures)} key) in {encoded.timings['total']:.2f} s "
           f"-> {args.bitstream}")
     return 0

@@ -10,6 +10,9 @@ in stream order:
   (HDAC);
 - generated pictures are synthesised in batches of ``synthesis_batch`` targets from the same
   reference, padded to that size (the encoder does the same, so both run identical shapes);
+- a gfvc_prediction_modes message (in the key picture's access unit) makes some of them the
+  reference warped along the model's dense motion field instead (mode 1), computed in the same
+  batches; a picture it does not cover is the generated one;
 - gfvc_picture_hash messages are checked against the output pictures they cover. When a stream
   carries hashes, every output picture must be covered: a stream cut short loses its last
   hashes and is reported as truncated instead of being output as if complete.
@@ -24,12 +27,13 @@ import numpy as np
 import torch
 
 from ..baselayer.decoders import decode_stream
-from ..bitstream import (EntropyCodedParameters, GfvMessage, ModelIdentity, PictureHash, ReferenceSelection,
-                         Residual, picture_md5)
+from ..bitstream import (PREDICTION_MODE_WARPED_REFERENCE, EntropyCodedParameters, GfvMessage, ModelIdentity,
+                         PictureHash, PredictionModes, ReferenceSelection, Residual, picture_md5)
 from ..errors import GfvcError
-from .encoder import synthesise
+from .encoder import stack_params, synthesise
 from .model_source import ModelKey, find_model
 from .pictures import OUTPUT_ROUNDING, from_base_layer, key_format_name, to_model, to_uint8
+from .prediction import apply_modes
 from .residual import ResidualCoding, ResidualError, residual_family
 from .stream import ParsedStream, rate_breakdown, read_stream
 
@@ -103,6 +107,30 @@ class _Pending:
         self.slots: List[int] = []
         self.cnts: List[int] = []
         self.residuals: Dict[int, Residual] = {}     # gfv_cnt -> its residual message (this segment)
+        self.modes: Dict[int, int] = {}              # gfv_cnt -> pm_mode_idc (this segment; absent: 0)
+
+
+def record_prediction_modes(model, identity: ModelIdentity, offset: int, message: PredictionModes,
+                            modes: Dict[int, int]) -> None:
+    """Add a gfvc_prediction_modes message's modes to ``modes`` (gfv_cnt -> pm_mode_idc), checked."""
+    if message.pm_gfv_id != identity.mi_gfv_id:
+        raise DecoderError(f"prediction-modes message at byte {offset} has gfv_id {message.pm_gfv_id}, the "
+                           f"stream's model identity {identity.mi_gfv_id}")
+    for i, mode in enumerate(message.pm_mode_idc):
+        cnt = message.pm_first_gfv_cnt + i
+        if cnt in modes:
+            raise DecoderError(f"prediction-modes message at byte {offset}: a second mode for gfv_cnt {cnt}")
+        if mode == PREDICTION_MODE_WARPED_REFERENCE and not getattr(model, "has_warped_reference", False):
+            raise DecoderError(f"prediction-modes message at byte {offset}: the stream's {identity.mi_codec_family} "
+                               "model has no dense motion field to warp a reference with")
+        modes[cnt] = mode
+
+
+def unused_modes_error(modes: Dict[int, int]) -> DecoderError:
+    cnts = sorted(modes)
+    return DecoderError(f"a prediction-modes message names gfv_cnt {cnts[0]}"
+                        f"{'' if len(cnts) == 1 else f'..{cnts[-1]}'}, for which its key picture has no "
+                        "generated picture")
 
 
 class GfvcDecoder:
@@ -176,6 +204,10 @@ class GfvcDecoder:
                         raise DecoderError("a batch mixes pictures with and without drive pictures")
                     drive = to_model(np.stack(drives))
                 predictions = synthesise(model, prepared, params, batch, drive)
+                modes = [pending.modes.pop(cnt, 0) for cnt in pending.cnts[lo:lo + batch]]
+                if any(m == PREDICTION_MODE_WARPED_REFERENCE for m in modes):
+                    warped = model.warp_references_prepared([prepared], stack_params(params), synthesis_batch=batch)
+                    predictions = apply_modes(predictions, warped, modes)
                 if residual is None:
                     out = to_uint8(predictions, rounding)
                 else:
@@ -201,10 +233,14 @@ class GfvcDecoder:
                     gfv.extend((m.offset, g) for g in m.payload.pictures)
             hashes.extend(m.payload for m in pic.messages if isinstance(m.payload, PictureHash))
             res_msgs = [(m.offset, m.payload) for m in pic.messages if isinstance(m.payload, Residual)]
+            pm_msgs = [(m.offset, m.payload) for m in pic.messages if isinstance(m.payload, PredictionModes)]
             if res_msgs and residual is None:
                 raise DecoderError(f"residual message at byte {res_msgs[0][0]}: the stream's family {family} "
                                    "codes no residual")
             if not gfv:
+                if pm_msgs:
+                    raise DecoderError(f"prediction-modes message at byte {pm_msgs[0][0]} is in an access unit "
+                                       "without GFV messages")
                 flush()
                 outputs.append(base_rgb[pic.index])    # a picture without GFV: output as decoded
                 continue
@@ -212,6 +248,8 @@ class GfvcDecoder:
                 check_gfv_message(offset, msg, gfv, pic, identity)
                 if msg.gfv_base_picture_flag:
                     flush()
+                    if pending.modes:
+                        raise unused_modes_error(pending.modes)
                     keys.append(len(outputs))
                     key_base_pictures.append(pic.index)
                     key = base_rgb[pic.index]
@@ -242,7 +280,13 @@ class GfvcDecoder:
                     raise DecoderError(f"residual message at byte {offset}: a second residual for gfv_cnt "
                                        f"{res.res_gfv_cnt}")
                 pending.residuals[res.res_gfv_cnt] = res
+            for offset, pm in pm_msgs:
+                if prepared is None:
+                    raise DecoderError(f"prediction-modes message at byte {offset} comes before any base picture message")
+                record_prediction_modes(model, identity, offset, pm, pending.modes)
         flush()
+        if pending.modes:
+            raise unused_modes_error(pending.modes)
         pictures = np.stack(outputs)
         checked = self._check_hashes(hashes, pictures)
         rate = rate_breakdown(bitstream, codec, key_base_pictures, parsed)

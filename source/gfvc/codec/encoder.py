@@ -10,11 +10,15 @@ Per segment (a key picture and the generated pictures that follow it):
      picture) at the key QP; the decoded BL pictures drive the generator;
 2. the key picture's face parameters are analysed on the DECODED key picture, quantised and
    sent in its base GFV SEI (so the decoder runs no analysis network);
-3. each generated picture's parameters are analysed on the original picture, written as a GFV
+3. each generated picture's parameters are analysed on the original picture (optionally moved
+   towards the original by the encoder's parameter search, gfvc.codec.prediction), written as a GFV
    message predicted from the previous message's reconstruction; the reconstruction (what the
    decoder parses) drives the synthesis, in batches of ``synthesis_batch`` targets, always
    padded to that size so that encoder and decoder run identical tensor shapes;
-4. optionally, when the windowed PSNR of the generated pictures falls below the refresh
+4. optionally, each picture outputs the generated picture or the reference warped along the
+   model's dense motion field, whichever is closer to the original (gfvc_prediction_modes, sent
+   in the key picture's access unit);
+5. optionally, when the windowed PSNR of the generated pictures falls below the refresh
    threshold, the segment ends and the current picture becomes a new key picture.
 The family-specific parts are the parameter coder (gfvc.coding.face_parameters) and the
 synthesis side information (HDAC's drive pictures), nothing else.
@@ -30,10 +34,11 @@ import numpy as np
 import torch
 
 from ..baselayer import get_backend
-from ..bitstream import EntropyCodedParameters, PictureHash, picture_md5
+from ..bitstream import PREDICTION_MODE_GENERATED, EntropyCodedParameters, PictureHash, picture_md5
 from ..errors import GfvcError
 from .model_source import ModelKey, identity_of, load_model
 from .pictures import KEY_FORMATS, from_base_layer, to_base_layer, to_model, to_uint8
+from .prediction import choose_modes, modes_message, search_parameters
 from .residual import residual_coding
 from .settings import GfvcSettings
 from .stream import MessageWriter, PictureSei, StreamWriter, WrittenMessage, pack, rate_breakdown
@@ -55,6 +60,7 @@ class EncodedSequence:
     base_layer_commands: List[str] = field(default_factory=list)
     delay: int = 0                          # structural delay in pictures (multi-reference coding)
     decode_order: List[int] = field(default_factory=list)   # output indices in decoding order (when reordered)
+    prediction_modes: List[int] = field(default_factory=list)  # pm_mode_idc of the generated pictures, coding order
 
     @property
     def md5_per_picture(self) -> List[str]:
@@ -134,7 +140,7 @@ class GfvcEncoder:
                   drive_rgb: Optional[np.ndarray], writer: MessageWriter, allow_refresh: bool):
         """Messages and reconstructions of pictures k..end-1 (k = key picture); stops early on a
         refresh. Returns (messages, pictures, reconstructed parameters of the generated pictures,
-        refresh_at or None)."""
+        refresh_at or None, pm_mode_idc of the generated pictures)."""
         s = self.settings
         batch = s.synthesis_batch
         base_msg, prepared = self.key_message(writer, key_rgb)
@@ -143,11 +149,15 @@ class GfvcEncoder:
         messages: List[Any] = [base_msg]      # generated pictures with a residual: [GFV, residual]
         pictures: List[np.ndarray] = [key_rgb]
         recon_params: List[Dict[str, torch.Tensor]] = []
+        modes: List[int] = []
         window: deque = deque(maxlen=s.refresh.window)
         t = k + 1
         while t < end:
             stop = min(t + batch, end)
             targets = analyse(self.model, s.family, to_model(frames[t:stop]), False)
+            if s.prediction.search_iterations:
+                targets = search_parameters(self.model, [prepared], targets, to_model(frames[t:stop]),
+                                            s.prediction.search_iterations, s.prediction.search_step)
             snapshots, written = [], []
             for i in range(stop - t):
                 snapshots.append(writer.snapshot())
@@ -158,6 +168,11 @@ class GfvcEncoder:
             params = [self.coder.from_message(m.reconstructed) for m in written]
             drive = None if drive_rgb is None else to_model(drive_rgb[t - k - 1:stop - k - 1])
             predictions = synthesise(self.model, prepared, params, batch, drive)
+            batch_modes = [PREDICTION_MODE_GENERATED] * (stop - t)
+            if "warped_reference" in s.prediction.modes:
+                warped = self.model.warp_references_prepared([prepared], stack_params(params), synthesis_batch=batch)
+                predictions, batch_modes = choose_modes(predictions, warped, frames[t:stop], s.prediction.modes,
+                                                        s.output_rounding)
             if self.residual is None:
                 out, residuals = to_uint8(predictions, s.output_rounding), [None] * (stop - t)
             else:
@@ -167,12 +182,13 @@ class GfvcEncoder:
                     window.append(psnr(out[i], frames[t + i]))
                     if len(window) == window.maxlen and float(np.mean(window)) < s.refresh.threshold:
                         writer.restore(snapshots[i])
-                        return messages, pictures, recon_params, t + i
+                        return messages, pictures, recon_params, t + i, modes
                 messages.append(written[i] if residuals[i] is None else [written[i], residuals[i]])
                 pictures.append(out[i])
                 recon_params.append(params[i])
+                modes.append(batch_modes[i])
             t = stop
-        return messages, pictures, recon_params, None
+        return messages, pictures, recon_params, None, modes
 
     def _code_residuals(self, writer: MessageWriter, predictions: torch.Tensor, originals: np.ndarray,
                         params: List[Dict[str, torch.Tensor]], first_cnt: int):
@@ -230,6 +246,7 @@ class GfvcEncoder:
         key_base_pictures: List[int] = []
         commands: List[str] = []
         base_pictures = 0
+        all_modes: List[int] = []
         k = 0
         lowdelay = lowdelay_structure(self.backend)
         while k < n:
@@ -246,8 +263,8 @@ class GfvcEncoder:
             timings["base_layer"] += time.perf_counter() - t0
             snapshot = writer.snapshot()
             while True:
-                msgs, pics, params, refresh_at = self._generate(frames, k, end, decoded[0], drive, writer,
-                                                                allow_refresh=not s.is_hdac)
+                msgs, pics, params, refresh_at, modes = self._generate(frames, k, end, decoded[0], drive, writer,
+                                                                       allow_refresh=not s.is_hdac)
                 if refresh_at is None or s.carriage != "per_picture":
                     break
                 # the segment is shorter than coded: code it again with its real length, and
@@ -266,6 +283,8 @@ class GfvcEncoder:
             if s.parameter_payload == "entropy_coded" and len(msgs) > 1:
                 residuals = [m[1] for m in msgs[1:] if isinstance(m, list)]
                 msgs = self._entropy_coded_run(writer, snapshot, msgs[0], params) + residuals
+            msgs = self._with_prediction_modes(writer, msgs, modes)
+            all_modes.extend(modes)
             commands.append(enc.command)
             keys.append(len(recon))
             key_base_pictures.append(base_pictures)
@@ -282,7 +301,17 @@ class GfvcEncoder:
         bitstream, rate = self.finish_stream(writer, identity, segments, recon, key_base_pictures)
         timings["total"] = time.perf_counter() - t_start
         return EncodedSequence(bitstream, self.backend.codec, np.stack(recon), keys, rate, timings,
-                               self.model_key, commands)
+                               self.model_key, commands, prediction_modes=all_modes)
+
+    def _with_prediction_modes(self, writer: MessageWriter, msgs: List[Any], modes: List[int]) -> List[Any]:
+        """The segment's messages with its gfvc_prediction_modes message (when a picture is not
+        generated) beside the base GFV message, in the key picture's access unit: the decoder knows
+        every picture's mode before it synthesises any of them."""
+        pm = modes_message(self.settings.gfv_id, modes)
+        if pm is None:
+            return msgs
+        written = writer.write(pm)
+        return [[msgs[0], written]] + msgs[1:]
 
     def finish_stream(self, writer: MessageWriter, identity: WrittenMessage, segments: List[tuple],
                       recon: List[np.ndarray], key_base_pictures: List[int]):

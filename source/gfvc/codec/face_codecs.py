@@ -125,6 +125,11 @@ class GfvcSequenceCodec(SequenceCodec):
             "model_config_digest": enc.model.config_digest.hex() if enc.model else None,
             "checkpoint_sha256": enc.model.checkpoint_sha256 if enc.model else None,
         }
+        if self.base.prediction.active:
+            from ..bitstream import PREDICTION_MODE_NAMES
+
+            metadata["prediction_modes"] = {name: enc.prediction_modes.count(idc)
+                                            for idc, name in PREDICTION_MODE_NAMES.items()}
         if enc.decode_order:
             metadata["structural_delay_pictures"] = enc.delay
             metadata["structural_delay_seconds"] = enc.delay / fps

@@ -21,15 +21,18 @@ indices in decoding order (doc/codec.md, Multi-reference coding).
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from ..bitstream import (GeneratedPictureReferences, GfvMessage, PictureHash, ReferenceSelection, picture_md5)
-from .decoder import DecodedSequence, DecoderError, GfvcDecoder, OpenedStream, check_gfv_message
+from ..bitstream import (PREDICTION_MODE_GENERATED, PREDICTION_MODE_WARPED_REFERENCE, GeneratedPictureReferences,
+                         GfvMessage, PictureHash, PredictionModes, ReferenceSelection, picture_md5)
+from .decoder import (DecodedSequence, DecoderError, GfvcDecoder, OpenedStream, check_gfv_message,
+                      record_prediction_modes, unused_modes_error)
 from .encoder import EncodedSequence, GfvcEncoder, analyse, stack_params
 from .pictures import to_model, to_uint8
+from .prediction import apply_modes, choose_modes, modes_message, search_parameters
 from .reference_buffer import make_plan, pose_keys, structural_delay, uniform_keys
 from .stream import PictureSei, pack, rate_breakdown
 
@@ -46,24 +49,45 @@ def temporal_weights(ref_display: Sequence[int], target: int) -> List[float]:
     return [float(w) for w in MrdacGenerator.compute_ref_weights(idx)[0]]
 
 
-def synthesise_generated(model, buffer: Dict[int, object], ref_ids: List[List[int]], weights: List[List[float]],
-                         params: List[Dict[str, torch.Tensor]], batch: int, rounding: str) -> List[np.ndarray]:
-    """8-bit generated pictures of one access unit. Consecutive pictures with the same reference
-    list are synthesised together in calls of exactly ``batch`` targets (the last padded), the
-    same grouping in encoder and decoder."""
-    out: List[np.ndarray] = []
+def reference_groups(ref_ids: List[List[int]]):
+    """(first, end) of each run of consecutive pictures with the same reference list."""
     i = 0
-    while i < len(params):
+    while i < len(ref_ids):
         j = i
-        while j < len(params) and ref_ids[j] == ref_ids[i]:
+        while j < len(ref_ids) and ref_ids[j] == ref_ids[i]:
             j += 1
+        yield i, j
+        i = j
+
+
+def synthesise_generated(model, buffer: Dict[int, object], ref_ids: List[List[int]], weights: List[List[float]],
+                         params: List[Dict[str, torch.Tensor]], batch: int, rounding: str,
+                         modes: Optional[List[int]] = None, originals: Optional[np.ndarray] = None,
+                         allowed: Sequence[str] = ("generated",)) -> Tuple[List[np.ndarray], List[int]]:
+    """(8-bit output pictures, pm_mode_idc) of one access unit's generated pictures. Consecutive
+    pictures with the same reference list are synthesised together in calls of exactly ``batch``
+    targets (the last padded), the same grouping in encoder and decoder. The decoder gives the
+    stream's ``modes`` (None: all generated); the encoder gives the ``originals`` and the
+    ``allowed`` prediction modes, and the modes are chosen (gfvc.codec.prediction)."""
+    out: List[np.ndarray] = []
+    chosen: List[int] = []
+    for i, j in reference_groups(ref_ids):
         refs = [buffer[r] for r in ref_ids[i]]
         w = torch.tensor(weights[i:j], dtype=torch.float32)
+        targets = stack_params(params[i:j])
         with torch.no_grad():
-            pics = model.synthesise_multi(refs, stack_params(params[i:j]), w, synthesis_batch=batch)
+            pics = model.synthesise_multi(refs, targets, w, synthesis_batch=batch)
+        if originals is not None and "warped_reference" in allowed:
+            warped = model.warp_references_prepared(refs, targets, w, synthesis_batch=batch)
+            pics, group_modes = choose_modes(pics, warped, originals[i:j], allowed, rounding)
+        else:
+            group_modes = [PREDICTION_MODE_GENERATED] * (j - i) if modes is None else list(modes[i:j])
+            if any(m == PREDICTION_MODE_WARPED_REFERENCE for m in group_modes):
+                warped = model.warp_references_prepared(refs, targets, w, synthesis_batch=batch)
+                pics = apply_modes(pics, warped, group_modes)
         out.extend(to_uint8(pics, rounding))
-        i = j
-    return out
+        chosen.extend(group_modes)
+    return out, chosen
 
 
 def selection_message(message: ReferenceSelection) -> ReferenceSelection:
@@ -95,6 +119,7 @@ def encode_multi_reference(enc: GfvcEncoder, frames: np.ndarray, fps: float) -> 
     recon: List[np.ndarray] = [None] * n     # display order
     segments, key_base_pictures, commands = [], [], []
     previous_key = 0
+    all_modes: List[int] = []
     for unit_index, unit in enumerate(plan.units):
         t0 = time.perf_counter()
         base, decoded = enc.code_key_picture(frames[unit.key], fps)
@@ -114,19 +139,27 @@ def encode_multi_reference(enc: GfvcEncoder, frames: np.ndarray, fps: float) -> 
         described = rs.reconstructed.rs_generated_pictures
         written = []
         order = [g.display for g in unit.generated]
+        unit_refs = [[plan.ref_ids[k] for k in g.refs] for g in unit.generated]
+        unit_weights = [g.rs_weight for g in described]   # the weights as a decoder reconstructs them
+        targets = []
         for lo in range(0, len(order), batch):
-            targets = analyse(enc.model, s.family, to_model(frames[order[lo:lo + batch]]), False)
-            for i in range(len(order[lo:lo + batch])):
-                one = {name: v[i:i + 1] for name, v in targets.items()}
-                written.append(writer.write(enc.coder.to_message(one, gfv_id=s.gfv_id, gfv_cnt=len(written) + 1,
-                                                                 base=False, predicted=True)))
+            found = analyse(enc.model, s.family, to_model(frames[order[lo:lo + batch]]), False)
+            targets.extend({name: v[i:i + 1] for name, v in found.items()} for i in range(len(order[lo:lo + batch])))
+        if s.prediction.search_iterations:
+            targets = search_unit(enc, buffer, unit_refs, unit_weights, targets, frames[order])
+        for one in targets:
+            written.append(writer.write(enc.coder.to_message(one, gfv_id=s.gfv_id, gfv_cnt=len(written) + 1,
+                                                             base=False, predicted=True)))
         params = [enc.coder.from_message(m.reconstructed) for m in written]
-        # the weights as a decoder reconstructs them
-        pictures = synthesise_generated(enc.model, buffer, [[plan.ref_ids[k] for k in g.refs] for g in unit.generated],
-                                        [g.rs_weight for g in described], params, batch, s.output_rounding)
+        pictures, modes = synthesise_generated(enc.model, buffer, unit_refs, unit_weights, params, batch,
+                                               s.output_rounding, originals=frames[order],
+                                               allowed=s.prediction.modes)
         for t, pic in zip(order, pictures):
             recon[t] = pic
-        suffix = pack([base_msg, rs] + written, s.messages_per_nal)
+        all_modes.extend(modes)
+        pm = modes_message(s.gfv_id, modes)
+        selection = [rs] if pm is None else [[rs, writer.write(pm)]]
+        suffix = pack([base_msg] + selection + written, s.messages_per_nal)
         if s.picture_hash == "picture":
             suffix.append([writer.write(PictureHash(t, 0, 0, picture_md5([recon[t]]))) for t in [unit.key] + order])
         segments.append((base.bitstream, [PictureSei(suffix=suffix)]))
@@ -134,7 +167,24 @@ def encode_multi_reference(enc: GfvcEncoder, frames: np.ndarray, fps: float) -> 
     bitstream, rate = enc.finish_stream(writer, identity, segments, recon, key_base_pictures)
     timings["total"] = time.perf_counter() - t_start
     return EncodedSequence(bitstream, enc.backend.codec, np.stack(recon), list(plan.keys), rate, timings,
-                           enc.model_key, commands, plan.delay, plan.decode_order)
+                           enc.model_key, commands, plan.delay, plan.decode_order, all_modes)
+
+
+def search_unit(enc: GfvcEncoder, buffer: Dict[int, object], ref_ids: List[List[int]], weights: List[List[float]],
+                targets: List[Dict[str, torch.Tensor]], originals: np.ndarray) -> List[Dict[str, torch.Tensor]]:
+    """The encoder's parameter search (gfvc.codec.prediction) for an access unit's generated
+    pictures, each against its own references and weights, ``synthesis_batch`` pictures at a time."""
+    s = enc.settings
+    out: List[Dict[str, torch.Tensor]] = []
+    for i, j in reference_groups(ref_ids):
+        refs = [buffer[r] for r in ref_ids[i]]
+        for lo in range(i, j, s.synthesis_batch):
+            hi = min(j, lo + s.synthesis_batch)
+            found = search_parameters(enc.model, refs, stack_params(targets[lo:hi]), to_model(originals[lo:hi]),
+                                      s.prediction.search_iterations, s.prediction.search_step,
+                                      torch.tensor(weights[lo:hi], dtype=torch.float32))
+            out.extend({name: v[k:k + 1] for name, v in found.items()} for k in range(hi - lo))
+    return out
 
 
 def decode_multi_reference(dec: GfvcDecoder, opened: OpenedStream, t_start: float) -> DecodedSequence:
@@ -194,10 +244,18 @@ def decode_multi_reference(dec: GfvcDecoder, opened: OpenedStream, t_start: floa
                     raise ReferenceBufferError(f"reference-selection message at byte {where}: generated picture "
                                                f"gfv_cnt {g.rs_gfv_cnt} uses refId {rid}, which is not in the "
                                                f"reference buffer (it holds {sorted(buffer)})")
+        modes: Dict[int, int] = {}
+        for m in pic.messages:
+            if isinstance(m.payload, PredictionModes):
+                record_prediction_modes(model, identity, m.offset, m.payload, modes)
+        unit_modes = [modes.pop(cnt, PREDICTION_MODE_GENERATED) for cnt in counts]
+        if modes:
+            raise unused_modes_error(modes)
         params = [coder.from_message(m) for m in gens]
-        decoded.extend(synthesise_generated(model, buffer, [g.rs_ref_id for g in rs.rs_generated_pictures],
-                                            [g.rs_weight for g in rs.rs_generated_pictures], params,
-                                            batch, opened.rounding))
+        pictures, _ = synthesise_generated(model, buffer, [g.rs_ref_id for g in rs.rs_generated_pictures],
+                                           [g.rs_weight for g in rs.rs_generated_pictures], params,
+                                           batch, opened.rounding, modes=unit_modes)
+        decoded.extend(pictures)
     n = len(decoded)
     beyond = [d for d in key_display.values() if d >= n]
     if beyond:

@@ -57,6 +57,48 @@ class ResidualSettings:
     skip_messages: bool = True      # False: a skipped picture carries no gfvc_residual message (saves ~20 bytes)
 
 
+#: families whose generator warps the reference by a dense motion field (the warped-reference
+#: prediction mode and the parameter search need it)
+WARPING_FAMILIES = ("fomm", "dac", "hdac", "mrdac", "rdac", "rdac_plus")
+PREDICTION_MODES = ("generated", "warped_reference")
+
+
+@dataclass
+class PredictionSettings:
+    """What each generated picture outputs and how the encoder chooses its face parameters
+    (gfvc.codec.prediction). ``modes``: the outputs the encoder may choose per picture, by the
+    smaller distortion to the original (L1 + 1 - SSIM): ``generated`` (the model's synthesis) and
+    ``warped_reference`` (the reference picture sampled along the model's dense motion field;
+    signalled in gfvc_prediction_modes). ``search_iterations``: gradient steps that move each
+    picture's analysed face parameters towards the ones whose warped reference best matches the
+    original (0: the analysed parameters, as the public software); ``search_step``: the step
+    (Adam learning rate) in keypoint coordinates, where the picture spans -1..1."""
+
+    modes: List[str] = field(default_factory=lambda: ["generated"])
+    search_iterations: int = 0
+    search_step: float = 0.01
+
+    @property
+    def active(self) -> bool:
+        return self.search_iterations > 0 or list(self.modes) != ["generated"]
+
+    def problems(self, family: str) -> List[str]:
+        p = []
+        if (not isinstance(self.modes, (list, tuple)) or not self.modes
+                or any(m not in PREDICTION_MODES for m in self.modes) or len(set(self.modes)) != len(self.modes)):
+            p.append(f"prediction.modes must be a list of distinct {', '.join(PREDICTION_MODES)}, got {self.modes!r}")
+        if (isinstance(self.search_iterations, bool) or not isinstance(self.search_iterations, int)
+                or not 0 <= self.search_iterations <= 10000):
+            p.append(f"prediction.search_iterations must be an integer 0..10000, got {self.search_iterations!r}")
+        if (isinstance(self.search_step, bool) or not isinstance(self.search_step, (int, float))
+                or not 0 < self.search_step <= 1):
+            p.append(f"prediction.search_step must be a number in (0, 1], got {self.search_step!r}")
+        if not p and self.active and family not in WARPING_FAMILIES:
+            p.append(f"prediction: {family} has no dense motion field (warped_reference and the parameter "
+                     f"search need one of {', '.join(WARPING_FAMILIES)})")
+        return p
+
+
 @dataclass
 class GfvcSettings:
     family: str = "dac"
@@ -80,6 +122,7 @@ class GfvcSettings:
     synthesis_batch: int = 8
     gfv_id: int = 0
     reference: ReferenceSettings = field(default_factory=ReferenceSettings)   # multi-reference coding
+    prediction: PredictionSettings = field(default_factory=PredictionSettings)
 
     @property
     def is_multi_reference(self) -> bool:
@@ -95,6 +138,8 @@ class GfvcSettings:
             d.pop("reference")       # always 'single' there: the settings (and CTC digests) stay as before
         if self.family not in ("rdac", "rdac_plus"):
             d.pop("residual")        # only the residual codecs have these settings
+        if not self.prediction.active:
+            d.pop("prediction")      # the default: settings (and CTC digests) of earlier runs stay valid
         return d
 
     def validate(self, source: str = "codec settings") -> "GfvcSettings":
@@ -137,6 +182,7 @@ class GfvcSettings:
         if self.key_format == "gbr444" and self.backend == "vvenc":
             p.append("key_format gbr444 needs an RGB-capable base layer (x265, hm or vtm), not vvenc")
         p += self.reference.problems(self.family)
+        p += self.prediction.problems(self.family)
         if self.is_multi_reference:
             if self.carriage != "sei_only":
                 p.append(f"{self.family} codes key pictures only: carriage must be sei_only")
@@ -215,7 +261,7 @@ def settings_from_options(options: Mapping[str, Any], source: str = "codec setti
     problems = [f"unknown setting {k!r}" for k in data if k not in known]
     nested = {}
     for name, cls in (("refresh", RefreshSettings), ("reference", ReferenceSettings),
-                      ("residual", ResidualSettings)):
+                      ("residual", ResidualSettings), ("prediction", PredictionSettings)):
         value = data.pop(name, None) or {}
         if not isinstance(value, Mapping):
             fields = ", ".join(f.name for f in dataclasses.fields(cls))

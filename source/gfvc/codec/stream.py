@@ -31,10 +31,11 @@ PAYLOAD_CATEGORY = {
     "gfvc_model_identity": "model_identity",
     "gfvc_picture_hash": "picture_hash",
     "gfvc_entropy_coded_parameters": "entropy_coded_parameters",
+    "gfvc_prediction_modes": "prediction_modes",
 }
 RATE_CATEGORIES = ("key_picture_vcl", "base_layer_vcl", "parameter_sets", "gfv_sei", "entropy_coded_parameters",
                    "gfve_sei",
-                   "reference_selection", "residual", "model_identity", "picture_hash", "other_sei",
+                   "reference_selection", "residual", "prediction_modes", "model_identity", "picture_hash", "other_sei",
                    "sei_framing")
 
 

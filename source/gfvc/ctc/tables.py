@@ -85,8 +85,8 @@ def cells_csv(plan: Plan, records: list[dict[str, Any] | None], run_dir: Path) -
 
 #: rate-breakdown columns of rates.csv (gfvc.codec.stream.RATE_CATEGORIES; anchors report base_layer)
 RATE_COLUMNS = ("key_picture_vcl", "base_layer_vcl", "parameter_sets", "gfv_sei", "entropy_coded_parameters",
-                "gfve_sei", "reference_selection", "residual", "model_identity", "picture_hash", "other_sei",
-                "sei_framing", "base_layer")
+                "gfve_sei", "reference_selection", "residual", "prediction_modes", "model_identity", "picture_hash",
+                "other_sei", "sei_framing", "base_layer")
 
 
 def rates_csv(plan: Plan, records: list[dict[str, Any] | None]) -> bytes:

@@ -211,6 +211,35 @@ class FaceModel(nn.Module):
             return run_in_batches(lambda params, **side: self._synthesise_batch(prepared, params, **side),
                                   target_params, side_info, self.forced_synthesis_batch or synthesis_batch)
 
+    # ------------------------------------------------------------------ the warped-reference prediction
+    #: whether :meth:`warp_references` exists: the picture a codec may output instead of the
+    #: generated one (gfvc_prediction_modes, doc/sei_payloads.md section 6)
+    has_warped_reference: bool = False
+
+    def warp_references(self, prepared_list: Sequence[PreparedReference], target_params: Mapping[str, torch.Tensor],
+                        ref_weights: torch.Tensor | None = None) -> torch.Tensor:
+        """B pictures: the reference picture(s) sampled along the model's dense motion field towards
+        the targets; several references are averaged with ``ref_weights`` (B, R) normalised to sum 1
+        (None: equal weights). Differentiable in ``target_params`` (the encoder's parameter search)."""
+        raise NotImplementedError(f"{self.family.upper()} has no dense motion field to warp a reference with")
+
+    def warp_references_prepared(self, prepared_list: Sequence[PreparedReference],
+                                 target_params: Mapping[str, torch.Tensor], ref_weights: torch.Tensor | None = None,
+                                 *, synthesis_batch: int | None = None) -> torch.Tensor:
+        """:meth:`warp_references` without gradients, in the encoder's and decoder's batches
+        (:func:`run_in_batches`)."""
+        prepared_list = list(prepared_list)
+        if not prepared_list:
+            raise ValueError("warping needs at least one reference")
+        for prepared in prepared_list:
+            self.check_prepared(prepared)
+        check_synthesis_batch(synthesis_batch)
+        side = {} if ref_weights is None else {"ref_weights": ref_weights}
+        with torch.no_grad(), synthesis_threads(self.synthesis_threads):
+            return run_in_batches(lambda params, ref_weights=None: self.warp_references(prepared_list, params,
+                                                                                         ref_weights),
+                                  target_params, side, self.forced_synthesis_batch or synthesis_batch)
+
     def set_channels_last(self, enabled: bool = True) -> "FaceModel":
         """Store the 4-D weights and buffers channels-last (NHWC) and feed prepared references that
         way, or back to the default layout. Faster convolutions on CPU (doc/benchmarks.md "Decoder
@@ -277,6 +306,25 @@ class KeypointFaceModel(FaceModel):
     def analyse(self, frames: torch.Tensor) -> dict[str, torch.Tensor]:
         kp = self.kp_detector(self.check_frames(frames))
         return {k: kp[k] for k in self.parameter_keys if k in kp}
+
+    has_warped_reference = True
+
+    def warp_references(self, prepared_list: Sequence[PreparedReference], target_params: Mapping[str, torch.Tensor],
+                        ref_weights: torch.Tensor | None = None) -> torch.Tensor:
+        kp_target = dict(target_params)
+        warped = [self.generator.warp_prepared(p.cache, p.picture, kp_target) for p in prepared_list]
+        if len(warped) == 1:
+            return warped[0]
+        b = warped[0].shape[0]
+        if ref_weights is None:
+            ref_weights = torch.ones(b, len(warped))
+        if ref_weights.shape != (b, len(warped)):
+            raise ValueError(f"ref_weights must be ({b}, {len(warped)}), got {list(ref_weights.shape)}")
+        w = ref_weights.to(warped[0].dtype) / ref_weights.to(warped[0].dtype).sum(dim=1, keepdim=True)
+        out = warped[0] * w[:, 0].view(-1, 1, 1, 1)
+        for i in range(1, len(warped)):
+            out = out + warped[i] * w[:, i].view(-1, 1, 1, 1)
+        return out
 
     def _prepare(self, reference: torch.Tensor, reference_params: dict) -> dict:
         """Encoder features and the dense-motion network's reference part (WarpingGenerator)."""

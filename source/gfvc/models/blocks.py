@@ -355,6 +355,17 @@ class WarpingGenerator(nn.Module):
         dense_motion = self.dense_motion_network.forward_prepared(prepared["dense_motion"], kp_target)
         return self.compensate(prepared["features"], dense_motion)
 
+    def warp_prepared(self, prepared: dict, reference_frame: torch.Tensor, kp_target: dict) -> torch.Tensor:
+        """The reference picture itself (1, 3, H, W) sampled along the dense motion field towards B
+        targets: what the generator's features are warped by, applied to the samples (no occlusion
+        map, no decoding). Differentiable in the target keypoints."""
+        b = kp_target["value"].shape[0]
+        reference_frame = reference_frame.expand(b, -1, -1, -1)
+        if prepared["dense_motion"] is None:
+            return reference_frame
+        deformation = self.dense_motion_network.forward_prepared(prepared["dense_motion"], kp_target)["deformation"]
+        return self.deform_input(reference_frame, deformation)
+
     def animate_prepared(self, prepared: dict, kp_target: dict) -> torch.Tensor:
         """The animation of a prepared reference towards B targets, for the generators that decode
         ``bottleneck(deformed features)`` (FOMM, DAC, RDAC; HDAC and MRDAC fuse before decoding)."""
