@@ -200,3 +200,24 @@ def test_a_message_naming_a_missing_picture_is_a_one_line_error(tmp_path, fixtur
     assert f"names gfv_cnt {FRAMES}, for which its key picture has no generated picture" in dec.stderr
     assert len(dec.stderr.strip().splitlines()) == 1 and "Traceback" not in dec.stderr
     assert not (tmp_path / "dec.rgb").exists()
+
+
+def test_several_references_warp_the_nearest_one(fixtures_root, clip):
+    # mode 1 with several references is the warp of the reference with the largest weight (the
+    # first of equal ones), not an average of warps (which blurs where they disagree)
+    from gfvc.codec.model_source import load_model
+    from gfvc.io import read_rgb
+
+    config, ckpt = model_files(fixtures_root, "mrdac")
+    model, _ = load_model("mrdac", config, ckpt, "cpu")
+    frames = torch.from_numpy(read_rgb(clip, SMALL, SMALL, 6)).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        found = model.analyse(frames)
+    refs = [model.prepare_reference(frames[i:i + 1], {k: v[i:i + 1] for k, v in found.items()}) for i in (0, 5)]
+    targets = {k: v[1:4] for k, v in found.items()}
+    weights = torch.tensor([[1.0, 0.5], [0.5, 1.0], [1.0, 1.0]])
+    both = model.warp_references_prepared(refs, targets, weights)
+    alone = [model.warp_references_prepared([r], targets) for r in refs]
+    assert not torch.equal(alone[0], alone[1])
+    for i, nearest in enumerate((0, 1, 0)):
+        assert torch.allclose(both[i], alone[nearest][i], atol=1e-6)

@@ -218,9 +218,11 @@ class FaceModel(nn.Module):
 
     def warp_references(self, prepared_list: Sequence[PreparedReference], target_params: Mapping[str, torch.Tensor],
                         ref_weights: torch.Tensor | None = None) -> torch.Tensor:
-        """B pictures: the reference picture(s) sampled along the model's dense motion field towards
-        the targets; several references are averaged with ``ref_weights`` (B, R) normalised to sum 1
-        (None: equal weights). Differentiable in ``target_params`` (the encoder's parameter search)."""
+        """B pictures: the reference picture sampled along the model's dense motion field towards
+        the targets; with several references, each target's nearest one: the one with the largest
+        of its ``ref_weights`` (B, R), the first of equals (None: the first reference). A warp of one
+        picture stays sharp where an average of several warps would blur wherever they disagree.
+        Differentiable in ``target_params`` (the encoder's parameter search)."""
         raise NotImplementedError(f"{self.family.upper()} has no dense motion field to warp a reference with")
 
     def warp_references_prepared(self, prepared_list: Sequence[PreparedReference],
@@ -312,18 +314,22 @@ class KeypointFaceModel(FaceModel):
     def warp_references(self, prepared_list: Sequence[PreparedReference], target_params: Mapping[str, torch.Tensor],
                         ref_weights: torch.Tensor | None = None) -> torch.Tensor:
         kp_target = dict(target_params)
-        warped = [self.generator.warp_prepared(p.cache, p.picture, kp_target) for p in prepared_list]
-        if len(warped) == 1:
-            return warped[0]
-        b = warped[0].shape[0]
-        if ref_weights is None:
-            ref_weights = torch.ones(b, len(warped))
-        if ref_weights.shape != (b, len(warped)):
-            raise ValueError(f"ref_weights must be ({b}, {len(warped)}), got {list(ref_weights.shape)}")
-        w = ref_weights.to(warped[0].dtype) / ref_weights.to(warped[0].dtype).sum(dim=1, keepdim=True)
-        out = warped[0] * w[:, 0].view(-1, 1, 1, 1)
-        for i in range(1, len(warped)):
-            out = out + warped[i] * w[:, i].view(-1, 1, 1, 1)
+        prepared_list = list(prepared_list)
+        if len(prepared_list) == 1 or ref_weights is None:
+            return self.generator.warp_prepared(prepared_list[0].cache, prepared_list[0].picture, kp_target)
+        b = kp_target["value"].shape[0]
+        if ref_weights.shape != (b, len(prepared_list)):
+            raise ValueError(f"ref_weights must be ({b}, {len(prepared_list)}), got {list(ref_weights.shape)}")
+        nearest = ref_weights.argmax(dim=1)          # the first of equal maxima (torch.argmax's rule)
+        out = None
+        for i, p in enumerate(prepared_list):
+            pick = nearest == i
+            if not bool(pick.any()):
+                continue
+            warped = self.generator.warp_prepared(p.cache, p.picture, {k: v[pick] for k, v in kp_target.items()})
+            if out is None:
+                out = warped.new_zeros((b,) + tuple(warped.shape[1:]))
+            out = out.index_put((pick.nonzero(as_tuple=True)[0],), warped)
         return out
 
     def _prepare(self, reference: torch.Tensor, reference_params: dict) -> dict:
