@@ -82,16 +82,23 @@ def test_default_prediction_leaves_the_settings_record_unchanged():
 
 
 # ---------------------------------------------------------------------------------------- search
-def test_search_lowers_its_distortion_and_leaves_the_model_alone(fixtures_root, clip):
+def model_and_keypoints(fixtures_root: Path, clip: Path, family: str):
+    """(tiny fixture model, 6 pictures of the clip in [0, 1], their analysed parameters)."""
     from gfvc.codec.model_source import load_model
-    from gfvc.codec.prediction import picture_distance, search_parameters, search_scale
     from gfvc.io import read_rgb
 
-    config, ckpt = model_files(fixtures_root, "dac")
-    model, _ = load_model("dac", config, ckpt, "cpu")
+    config, ckpt = model_files(fixtures_root, family)
+    model, _ = load_model(family, config, ckpt, "cpu")
     frames = torch.from_numpy(read_rgb(clip, SMALL, SMALL, 6)).permute(0, 3, 1, 2).float() / 255
     with torch.no_grad():
         found = model.analyse(frames)
+    return model, frames, found
+
+
+def test_search_lowers_its_distortion_and_leaves_the_model_alone(fixtures_root, clip):
+    from gfvc.codec.prediction import picture_distance, search_parameters, search_scale
+
+    model, frames, found = model_and_keypoints(fixtures_root, clip, "dac")
     prepared = model.prepare_reference(frames[:1], {k: v[:1] for k, v in found.items()})
     targets = {k: v[1:] for k, v in found.items()}
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -205,14 +212,7 @@ def test_a_message_naming_a_missing_picture_is_a_one_line_error(tmp_path, fixtur
 def test_several_references_warp_the_nearest_one(fixtures_root, clip):
     # mode 1 with several references is the warp of the reference with the largest weight (the
     # first of equal ones), not an average of warps (which blurs where they disagree)
-    from gfvc.codec.model_source import load_model
-    from gfvc.io import read_rgb
-
-    config, ckpt = model_files(fixtures_root, "mrdac")
-    model, _ = load_model("mrdac", config, ckpt, "cpu")
-    frames = torch.from_numpy(read_rgb(clip, SMALL, SMALL, 6)).permute(0, 3, 1, 2).float() / 255
-    with torch.no_grad():
-        found = model.analyse(frames)
+    model, frames, found = model_and_keypoints(fixtures_root, clip, "mrdac")
     refs = [model.prepare_reference(frames[i:i + 1], {k: v[i:i + 1] for k, v in found.items()}) for i in (0, 5)]
     targets = {k: v[1:4] for k, v in found.items()}
     weights = torch.tensor([[1.0, 0.5], [0.5, 1.0], [1.0, 1.0]])
