@@ -33,7 +33,7 @@ from ..errors import GfvcError
 from .encoder import stack_params, synthesise
 from .model_source import ModelKey, find_model
 from .pictures import OUTPUT_ROUNDING, from_base_layer, key_format_name, to_model, to_uint8
-from .prediction import apply_modes
+from .prediction import decoded_predictions
 from .residual import ResidualCoding, ResidualError, residual_family
 from .stream import ParsedStream, rate_breakdown, read_stream
 
@@ -203,11 +203,10 @@ class GfvcDecoder:
                     if any(d is None for d in drives):
                         raise DecoderError("a batch mixes pictures with and without drive pictures")
                     drive = to_model(np.stack(drives))
-                predictions = synthesise(model, prepared, params, batch, drive)
                 modes = [pending.modes.pop(cnt, 0) for cnt in pending.cnts[lo:lo + batch]]
-                if any(m == PREDICTION_MODE_WARPED_REFERENCE for m in modes):
-                    warped = model.warp_references_prepared([prepared], stack_params(params), synthesis_batch=batch)
-                    predictions = apply_modes(predictions, warped, modes)
+                predictions = decoded_predictions(
+                    modes, lambda: synthesise(model, prepared, params, batch, drive),
+                    lambda: model.warp_references_prepared([prepared], stack_params(params), synthesis_batch=batch))
                 if residual is None:
                     out = to_uint8(predictions, rounding)
                 else:

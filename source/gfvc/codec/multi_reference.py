@@ -26,13 +26,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..bitstream import (PREDICTION_MODE_GENERATED, PREDICTION_MODE_WARPED_REFERENCE, GeneratedPictureReferences,
+from ..bitstream import (PREDICTION_MODE_GENERATED, GeneratedPictureReferences,
                          GfvMessage, PictureHash, PredictionModes, ReferenceSelection, picture_md5)
 from .decoder import (DecodedSequence, DecoderError, GfvcDecoder, OpenedStream, check_gfv_message,
                       record_prediction_modes, unused_modes_error)
 from .encoder import EncodedSequence, GfvcEncoder, analyse, stack_params
 from .pictures import to_model, to_uint8
-from .prediction import apply_modes, choose_modes, modes_message, search_parameters
+from .prediction import choose_modes, decoded_predictions, modes_message, search_parameters
 from .reference_buffer import make_plan, pose_keys, structural_delay, uniform_keys
 from .stream import PictureSei, pack, rate_breakdown
 
@@ -75,16 +75,18 @@ def synthesise_generated(model, buffer: Dict[int, object], ref_ids: List[List[in
         refs = [buffer[r] for r in ref_ids[i]]
         w = torch.tensor(weights[i:j], dtype=torch.float32)
         targets = stack_params(params[i:j])
-        with torch.no_grad():
-            pics = model.synthesise_multi(refs, targets, w, synthesis_batch=batch)
+        def generate():
+            with torch.no_grad():
+                return model.synthesise_multi(refs, targets, w, synthesis_batch=batch)
+
+        def warp():
+            return model.warp_references_prepared(refs, targets, w, synthesis_batch=batch)
+
         if originals is not None and "warped_reference" in allowed:
-            warped = model.warp_references_prepared(refs, targets, w, synthesis_batch=batch)
-            pics, group_modes = choose_modes(pics, warped, originals[i:j], allowed, rounding)
+            pics, group_modes = choose_modes(generate(), warp(), originals[i:j], allowed, rounding)
         else:
             group_modes = [PREDICTION_MODE_GENERATED] * (j - i) if modes is None else list(modes[i:j])
-            if any(m == PREDICTION_MODE_WARPED_REFERENCE for m in group_modes):
-                warped = model.warp_references_prepared(refs, targets, w, synthesis_batch=batch)
-                pics = apply_modes(pics, warped, group_modes)
+            pics = decoded_predictions(group_modes, generate, warp)
         out.extend(to_uint8(pics, rounding))
         chosen.extend(group_modes)
     return out, chosen

@@ -111,6 +111,16 @@ def apply_modes(generated: torch.Tensor, warped: Optional[torch.Tensor], modes: 
     return torch.where(pick, warped, generated)
 
 
+def decoded_predictions(modes: Sequence[int], generate, warp) -> torch.Tensor:
+    """The output pictures of a batch with the stream's pm_mode_idc values, computing only what
+    they use: ``generate()`` and ``warp()`` give the batch's generated and warped pictures. A batch
+    of warped pictures only never runs the generator (the encoder needed both to choose)."""
+    warped = warp() if any(m == PREDICTION_MODE_WARPED_REFERENCE for m in modes) else None
+    if warped is not None and all(m == PREDICTION_MODE_WARPED_REFERENCE for m in modes):
+        return warped
+    return apply_modes(generate(), warped, modes)
+
+
 def modes_message(gfv_id: int, modes: Sequence[int]) -> Optional[PredictionModes]:
     """The gfvc_prediction_modes message of a key picture's generated pictures (gfv_cnt 1, 2, ...),
     or None when every picture is generated (a picture without a message decodes as generated)."""
