@@ -333,6 +333,33 @@ def test_dac_accepts_the_single_strategy_only(tmp_path, fixtures_root, clip32):
     assert "single-reference model" in run.stderr and not (tmp_path / "x.bin").exists()
 
 
+def test_entropy_coded_parameters_round_trip_and_cost_less(tmp_path, fixtures_root, clip32):
+    """parameter_payload entropy_coded: one gfvc_entropy_coded_parameters message per access unit
+    replaces its GFV messages; a decoder in another process gets the encoder's MD5s, and the
+    parameters take fewer bytes than as GFV messages, with the same reference-selection messages."""
+    config, ckpt = model_files(fixtures_root)
+    size, selections = {}, {}
+    for payload in ("gfv", "entropy_coded"):
+        folder = tmp_path / payload
+        folder.mkdir()
+        cfg = codec_yaml(folder, fixtures_root, strategy="bidir")
+        opts = yaml.safe_load(cfg.read_text())
+        opts["options"]["parameter_payload"] = payload
+        cfg.write_text(yaml.safe_dump(opts))
+        stream, recon, enc_out = encode(folder, cfg, clip32, FRAMES)
+        assert_decodes_like_the_encoder(folder, stream, recon, md5_lines(enc_out), config, ckpt, FRAMES)
+        names = [m["name"] for m in seidump(stream)]
+        keys = names.count("gfvc_reference_selection")
+        runs, gfv = names.count("gfvc_entropy_coded_parameters"), names.count("generative_face_video")
+        if payload == "gfv":
+            assert runs == 0 and gfv == FRAMES          # a base message per key, one per generated picture
+        else:
+            assert runs == keys and gfv == keys         # base messages only, one run per access unit
+        size[payload], selections[payload] = stream.stat().st_size, selection_messages(stream)
+    assert selections["entropy_coded"] == selections["gfv"] and len(selections["gfv"]) > 1
+    assert size["entropy_coded"] < size["gfv"]
+
+
 def test_ctc_codec_mrdac_takes_qp_and_interval(tmp_path, fixtures_root, frames32):
     from gfvc.codec.registry import get_codec
     from gfvc.codec.settings import read_codec_file

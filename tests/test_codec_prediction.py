@@ -117,6 +117,55 @@ def test_search_lowers_its_distortion_and_leaves_the_model_alone(fixtures_root, 
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_search_starts_are_the_reference_moved_by_the_detected_motion_and_the_reference_itself():
+    from gfvc.codec.prediction import search_starts
+
+    detected = {"value": torch.tensor([[[0.5, 0.5]], [[0.2, -0.1]], [[0.9, 0.9]]])}
+    references = [{"value": torch.tensor([[[0.1, 0.0]]])}, {"value": torch.tensor([[[-0.3, 0.4]]])}]
+    originals = [{"value": torch.tensor([[[0.0, 0.1]]])}, {"value": torch.tensor([[[-0.5, 0.5]]])}]
+    weights = torch.tensor([[0.75, 0.25], [0.25, 0.75], [0.5, 0.5]])     # nearest: 0, 1, 0 (first of equals)
+    moved, still = search_starts(detected, references, originals, weights)
+    want_moved = [[0.1 + 0.5 - 0.0, 0.0 + 0.5 - 0.1], [-0.3 + 0.2 + 0.5, 0.4 - 0.1 - 0.5], [1.0, 0.0 + 0.9 - 0.1]]
+    assert torch.allclose(moved["value"][:, 0], torch.tensor(want_moved))      # the last x clamped to 1
+    assert torch.equal(still["value"][:, 0], torch.tensor([[0.1, 0.0], [-0.3, 0.4], [0.1, 0.0]]))
+    one = search_starts(detected, references[:1], originals[:1])               # no weights: the first reference
+    assert torch.equal(one[1]["value"][:, 0], references[0]["value"][0].expand(3, -1))
+
+
+def test_search_never_ends_further_than_its_closest_start(fixtures_root, clip):
+    # The reference is a degraded key picture (as a decoded one at a low QP). The targets' detected
+    # keypoints carry a bias that the reference's do not (as a detector's on originals against a
+    # decoded picture), and the first target is the key picture's original: nothing moved. Started
+    # from the detected keypoints, 3 steps cannot undo the bias; the starts give the reference
+    # moved by the detected motion, and the search ends no further than the closest start.
+    from gfvc.codec.prediction import picture_distance, search_parameters, search_scale, search_starts
+
+    model, frames, found = model_and_keypoints(fixtures_root, clip, "dac")
+    degraded = torch.nn.functional.avg_pool2d(frames[:1], 4).repeat_interleave(4, 2).repeat_interleave(4, 3)
+    with torch.no_grad():
+        ref_params = model.analyse(degraded)
+    prepared = model.prepare_reference(degraded, ref_params)
+    originals = torch.cat([frames[:1], frames[1:3]])
+    bias = torch.tensor([0.3, -0.3])
+    targets = {"value": (torch.cat([found["value"][:1], found["value"][1:3]]) + bias).clamp(-1, 1)}
+    key_original = {"value": (found["value"][:1] + bias).clamp(-1, 1)}
+
+    def distance(params):
+        with torch.no_grad():
+            return picture_distance(search_scale(model.warp_references([prepared], params)), search_scale(originals))
+
+    starts = search_starts(targets, [ref_params], [key_original])
+    closest = torch.stack([distance(p) for p in [targets, *starts]]).min(dim=0).values
+    searched = search_parameters(model, [prepared], targets, originals, 3, 0.01, starts=starts)
+    assert bool((distance(searched) <= closest + 1e-6).all())
+    copy = float(picture_distance(search_scale(degraded), search_scale(frames[:1])))
+    assert float(distance(searched)[0]) <= copy + 1e-4                   # no worse than not moving ...
+    assert float(distance(targets)[0]) > copy + 1e-3                     # ... which the detected start is
+    with torch.no_grad():                                                # the unmoved start is the reference
+        still = model.warp_references([prepared], starts[1])
+    assert torch.allclose(still, degraded.expand(3, -1, -1, -1), atol=1e-4)
+
+
 # ---------------------------------------------------------------------------------------- streams
 def _prediction_dump(stream: Path):
     """(pm_first_gfv_cnt, [pm_mode_idc]) of each gfvc_prediction_modes message, as gfvc-seidump lists it."""

@@ -27,15 +27,16 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 CLIPS = ["BUILTIN_WOLFGANG_001", "BUILTIN_FRANCK_001", "BUILTIN_MEGAMIND_001", "BUILTIN_ASTRONAUT_001"]
 KEY_QPS = [22, 32, 42, 52]
-BASELINE_QPS = [17, 20, 22, 27, 32, 37, 42, 47, 52]
+BASELINE_QPS = [7, 12, 17, 20, 22, 27, 32, 37, 42, 47, 52]   # 7, 12: RDAC+'s highest rates
 METRICS = ["ms_ssim", "fsim", "psnr_y"]
 
 
-def codec_runs(models: Path, interval: int, prediction=None):
-    """(label, registry name, options, rate points); ``prediction``: the codecs' prediction settings."""
+def codec_runs(models: Path, interval: int, encoder=None):
+    """(label, registry name, options, rate points); ``encoder``: encoder settings every codec gets
+    (prediction, parameter_payload), as the built-in CTC's codecs have them."""
     def model(name):
         paths = {"model_config": str(models / name / "model.yaml"), "checkpoint": str(models / name / "checkpoint.pth.tar")}
-        return paths if prediction is None else {**paths, "prediction": prediction}
+        return {**paths, **(encoder or {})}
 
     mr = [f"{q}/{interval}" for q in KEY_QPS]
     return [
@@ -47,12 +48,19 @@ def codec_runs(models: Path, interval: int, prediction=None):
     ]
 
 
-def builtin_prediction():
-    """The prediction settings of the built-in CTC's dac codec (the three test codecs share them)."""
+#: the built-in CTC's encoder settings that the evaluation takes over (its three test codecs share them)
+ENCODER_SETTINGS = ("prediction", "parameter_payload")
+
+
+def builtin_encoder_settings(prediction: bool = True, parameter_payload: bool = True):
+    """The encoder settings of the built-in CTC's dac codec (cfg/ctc/builtin.yaml): its prediction
+    and parameter payload, each only when asked for (otherwise the codec's default)."""
     import yaml
 
     codecs = yaml.safe_load((ROOT / "cfg" / "ctc" / "builtin.yaml").read_text())["codecs"]
-    return next(c for c in codecs if c["name"] == "dac")["options"].get("prediction")
+    options = next(c for c in codecs if c["name"] == "dac")["options"]
+    wanted = {"prediction": prediction, "parameter_payload": parameter_payload}
+    return {k: options[k] for k in ENCODER_SETTINGS if wanted[k] and k in options}
 
 
 def quality(metrics, reference, decoded):
@@ -83,6 +91,8 @@ def main(argv=None) -> int:
     ap.add_argument("--codecs", help="only these labels")
     ap.add_argument("--prediction", choices=("builtin", "off"), default="builtin",
                     help="the codecs' prediction settings: the built-in CTC's (cfg/ctc/builtin.yaml) or none")
+    ap.add_argument("--parameter-payload", choices=("builtin", "gfv"), default="builtin",
+                    help="the codecs' parameter payload: the built-in CTC's or GFV SEI (the codec default)")
     args = ap.parse_args(argv)
 
     from gfvc.codec.registry import get_codec
@@ -93,8 +103,8 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     metrics = {name: get_metric(name) for name in METRICS}
-    runs = [r for r in codec_runs(Path(args.models), args.interval, builtin_prediction() if args.prediction == "builtin"
-                                  else None)
+    encoder = builtin_encoder_settings(args.prediction == "builtin", args.parameter_payload == "builtin")
+    runs = [r for r in codec_runs(Path(args.models), args.interval, encoder)
             if not args.codecs or r[0] in args.codecs.split(",")]
     rows = []
     folder = ROOT / "test_sequences" / "builtin"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -81,6 +81,18 @@ class OpenedStream:
     rounding: str
     base_rgb: np.ndarray
     t_base: float
+
+
+def gfv_messages(pic) -> List[Tuple[int, GfvMessage]]:
+    """(byte offset, GFV message) of an access unit's face parameters in stream order: its GFV
+    messages and the pictures of its entropy-coded parameter runs (which stand in for GFV messages)."""
+    gfv = []
+    for m in pic.messages:
+        if isinstance(m.payload, GfvMessage):
+            gfv.append((m.offset, m.payload))
+        elif isinstance(m.payload, EntropyCodedParameters):
+            gfv.extend((m.offset, g) for g in m.payload.pictures)
+    return gfv
 
 
 def check_gfv_message(offset: int, msg: GfvMessage, gfv: List, pic, identity: ModelIdentity) -> GfvMessage:
@@ -224,12 +236,7 @@ class GfvcDecoder:
             pending.residuals.clear()
 
         for pic in parsed.pictures:
-            gfv = []
-            for m in pic.messages:
-                if isinstance(m.payload, GfvMessage):
-                    gfv.append((m.offset, m.payload))
-                elif isinstance(m.payload, EntropyCodedParameters):
-                    gfv.extend((m.offset, g) for g in m.payload.pictures)
+            gfv = gfv_messages(pic)
             hashes.extend(m.payload for m in pic.messages if isinstance(m.payload, PictureHash))
             res_msgs = [(m.offset, m.payload) for m in pic.messages if isinstance(m.payload, Residual)]
             pm_msgs = [(m.offset, m.payload) for m in pic.messages if isinstance(m.payload, PredictionModes)]

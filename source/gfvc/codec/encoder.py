@@ -38,7 +38,7 @@ from ..bitstream import PREDICTION_MODE_GENERATED, EntropyCodedParameters, Pictu
 from ..errors import GfvcError
 from .model_source import ModelKey, identity_of, load_model
 from .pictures import KEY_FORMATS, from_base_layer, to_base_layer, to_model, to_uint8
-from .prediction import choose_modes, modes_message, search_parameters
+from .prediction import choose_modes, modes_message, search_parameters, search_starts
 from .residual import residual_coding
 from .settings import GfvcSettings
 from .stream import MessageWriter, PictureSei, StreamWriter, WrittenMessage, pack, rate_breakdown
@@ -152,12 +152,16 @@ class GfvcEncoder:
         modes: List[int] = []
         window: deque = deque(maxlen=s.refresh.window)
         t = k + 1
+        # the search's starting points need the parameters detected on the key picture's original
+        key_original = (analyse(self.model, s.family, to_model(frames[k:k + 1]), False)
+                        if s.prediction.search_iterations else None)
         while t < end:
             stop = min(t + batch, end)
             targets = analyse(self.model, s.family, to_model(frames[t:stop]), False)
             if s.prediction.search_iterations:
                 targets = search_parameters(self.model, [prepared], targets, to_model(frames[t:stop]),
-                                            s.prediction.search_iterations, s.prediction.search_step)
+                                            s.prediction.search_iterations, s.prediction.search_step,
+                                            starts=search_starts(targets, [prepared.params], [key_original]))
             snapshots, written = [], []
             for i in range(stop - t):
                 snapshots.append(writer.snapshot())
@@ -339,14 +343,21 @@ class GfvcEncoder:
         writer.restore(before_segment)
         base = writer.write(self.coder.to_message(self.coder.from_message(base_msg.reconstructed), gfv_id=s.gfv_id,
                                                   gfv_cnt=0, base=True))
-        pictures = [self.coder.to_message(p, gfv_id=s.gfv_id, gfv_cnt=i + 1, base=False, predicted=False,
-                                          drive_picture_fusion=False) for i, p in enumerate(params)]
-        run = writer.write(EntropyCodedParameters(ecp_gfv_id=s.gfv_id, ecp_first_gfv_cnt=1, pictures=pictures))
+        run = self.write_parameter_run(writer, params)
         for want, got in zip(params, run.reconstructed.pictures):
             have = self.coder.from_message(got)
             if any(not torch.equal(want[k], have[k]) for k in want):
                 raise EncoderError("the entropy-coded parameters do not reconstruct like the GFV messages")
         return [base, run]
+
+    def write_parameter_run(self, writer: MessageWriter, params: List[Dict[str, torch.Tensor]]) -> WrittenMessage:
+        """One gfvc_entropy_coded_parameters message for the generated pictures gfv_cnt 1, 2, ... of
+        the key picture whose base message was written last: the same quantisation and prediction as
+        their GFV messages would have (doc/sei_payloads.md section 5), fewer bits."""
+        s = self.settings
+        pictures = [self.coder.to_message(p, gfv_id=s.gfv_id, gfv_cnt=i + 1, base=False, predicted=False,
+                                          drive_picture_fusion=False) for i, p in enumerate(params)]
+        return writer.write(EntropyCodedParameters(ecp_gfv_id=s.gfv_id, ecp_first_gfv_cnt=1, pictures=pictures))
 
     @staticmethod
     def _add_picture_hashes(writer: MessageWriter, sei: List[PictureSei], pics: List[np.ndarray],

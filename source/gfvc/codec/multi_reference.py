@@ -27,12 +27,12 @@ import numpy as np
 import torch
 
 from ..bitstream import (PREDICTION_MODE_GENERATED, GeneratedPictureReferences,
-                         GfvMessage, PictureHash, PredictionModes, ReferenceSelection, picture_md5)
-from .decoder import (DecodedSequence, DecoderError, GfvcDecoder, OpenedStream, check_gfv_message,
+                         PictureHash, PredictionModes, ReferenceSelection, picture_md5)
+from .decoder import (DecodedSequence, DecoderError, GfvcDecoder, OpenedStream, check_gfv_message, gfv_messages,
                       record_prediction_modes, unused_modes_error)
 from .encoder import EncodedSequence, GfvcEncoder, analyse, stack_params
 from .pictures import to_model, to_uint8
-from .prediction import choose_modes, decoded_predictions, modes_message, search_parameters
+from .prediction import choose_modes, decoded_predictions, modes_message, search_parameters, search_starts
 from .reference_buffer import make_plan, pose_keys, structural_delay, uniform_keys
 from .stream import PictureSei, pack, rate_breakdown
 
@@ -122,6 +122,7 @@ def encode_multi_reference(enc: GfvcEncoder, frames: np.ndarray, fps: float) -> 
     segments, key_base_pictures, commands = [], [], []
     previous_key = 0
     all_modes: List[int] = []
+    key_originals: Dict[int, Dict[str, torch.Tensor]] = {}   # refId -> parameters detected on its original
     for unit_index, unit in enumerate(plan.units):
         t0 = time.perf_counter()
         base, decoded = enc.code_key_picture(frames[unit.key], fps)
@@ -130,6 +131,8 @@ def encode_multi_reference(enc: GfvcEncoder, frames: np.ndarray, fps: float) -> 
         key_rgb = decoded[0]
         recon[unit.key] = key_rgb
         base_msg, buffer[unit.ref_id] = enc.key_message(writer, key_rgb)
+        if s.prediction.search_iterations:     # the search's starting points (prediction.search_starts)
+            key_originals[unit.ref_id] = analyse(enc.model, s.family, to_model(frames[unit.key:unit.key + 1]), False)
         for rid in unit.evict_ids:
             del buffer[rid]
         generated = [GeneratedPictureReferences(i + 1, r.weight_log2_denom, [plan.ref_ids[k] for k in g.refs],
@@ -148,11 +151,16 @@ def encode_multi_reference(enc: GfvcEncoder, frames: np.ndarray, fps: float) -> 
             found = analyse(enc.model, s.family, to_model(frames[order[lo:lo + batch]]), False)
             targets.extend({name: v[i:i + 1] for name, v in found.items()} for i in range(len(order[lo:lo + batch])))
         if s.prediction.search_iterations:
-            targets = search_unit(enc, buffer, unit_refs, unit_weights, targets, frames[order])
-        for one in targets:
-            written.append(writer.write(enc.coder.to_message(one, gfv_id=s.gfv_id, gfv_cnt=len(written) + 1,
-                                                             base=False, predicted=True)))
-        params = [enc.coder.from_message(m.reconstructed) for m in written]
+            targets = search_unit(enc, buffer, key_originals, unit_refs, unit_weights, targets, frames[order])
+        if s.parameter_payload == "entropy_coded" and targets:
+            run = enc.write_parameter_run(writer, targets)
+            written = [run]
+            params = [enc.coder.from_message(m) for m in run.reconstructed.pictures]
+        else:
+            for one in targets:
+                written.append(writer.write(enc.coder.to_message(one, gfv_id=s.gfv_id, gfv_cnt=len(written) + 1,
+                                                                 base=False, predicted=True)))
+            params = [enc.coder.from_message(m.reconstructed) for m in written]
         pictures, modes = synthesise_generated(enc.model, buffer, unit_refs, unit_weights, params, batch,
                                                s.output_rounding, originals=frames[order],
                                                allowed=s.prediction.modes)
@@ -172,19 +180,24 @@ def encode_multi_reference(enc: GfvcEncoder, frames: np.ndarray, fps: float) -> 
                            enc.model_key, commands, plan.delay, plan.decode_order, all_modes)
 
 
-def search_unit(enc: GfvcEncoder, buffer: Dict[int, object], ref_ids: List[List[int]], weights: List[List[float]],
-                targets: List[Dict[str, torch.Tensor]], originals: np.ndarray) -> List[Dict[str, torch.Tensor]]:
+def search_unit(enc: GfvcEncoder, buffer: Dict[int, object], key_originals: Dict[int, Dict[str, torch.Tensor]],
+                ref_ids: List[List[int]], weights: List[List[float]], targets: List[Dict[str, torch.Tensor]],
+                originals: np.ndarray) -> List[Dict[str, torch.Tensor]]:
     """The encoder's parameter search (gfvc.codec.prediction) for an access unit's generated
-    pictures, each against its own references and weights, ``synthesis_batch`` pictures at a time."""
+    pictures, each against its own references and weights, ``synthesis_batch`` pictures at a time;
+    ``key_originals``: per refId the parameters detected on the reference's original picture."""
     s = enc.settings
     out: List[Dict[str, torch.Tensor]] = []
     for i, j in reference_groups(ref_ids):
         refs = [buffer[r] for r in ref_ids[i]]
         for lo in range(i, j, s.synthesis_batch):
             hi = min(j, lo + s.synthesis_batch)
-            found = search_parameters(enc.model, refs, stack_params(targets[lo:hi]), to_model(originals[lo:hi]),
-                                      s.prediction.search_iterations, s.prediction.search_step,
-                                      torch.tensor(weights[lo:hi], dtype=torch.float32))
+            detected = stack_params(targets[lo:hi])
+            ref_weights = torch.tensor(weights[lo:hi], dtype=torch.float32)
+            starts = search_starts(detected, [p.params for p in refs], [key_originals[r] for r in ref_ids[i]],
+                                   ref_weights)
+            found = search_parameters(enc.model, refs, detected, to_model(originals[lo:hi]),
+                                      s.prediction.search_iterations, s.prediction.search_step, ref_weights, starts)
             out.extend({name: v[k:k + 1] for name, v in found.items()} for k in range(hi - lo))
     return out
 
@@ -203,7 +216,7 @@ def decode_multi_reference(dec: GfvcDecoder, opened: OpenedStream, t_start: floa
     last_display = None
     for pic in parsed.pictures:
         hashes.extend(m.payload for m in pic.messages if isinstance(m.payload, PictureHash))
-        gfv = [(m.offset, m.payload) for m in pic.messages if isinstance(m.payload, GfvMessage)]
+        gfv = gfv_messages(pic)
         for offset, msg in gfv:
             check_gfv_message(offset, msg, gfv, pic, identity)
         rss = [m for m in pic.messages if isinstance(m.payload, ReferenceSelection)

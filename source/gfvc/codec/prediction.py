@@ -53,31 +53,84 @@ def search_scale(pictures: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.avg_pool2d(pictures, 2)
 
 
+def search_starts(detected: Mapping[str, torch.Tensor], references: Sequence[Mapping[str, torch.Tensor]],
+                  key_originals: Sequence[Mapping[str, torch.Tensor]], ref_weights: Optional[torch.Tensor] = None
+                  ) -> List[Dict[str, torch.Tensor]]:
+    """Starting points for :func:`search_parameters` besides the ``detected`` parameters (B targets),
+    as a block encoder tries the zero vector and predicted vectors before it searches:
+
+    * the motion the detector sees between the originals, applied to the reference's parameters:
+      ``reference + detected(target) - detected(original of the reference)``. The reference's
+      parameters are analysed on the *decoded* key picture; at a low key quality the detector
+      places them differently than on an original, and a target detected on its original then
+      moves the face even where nothing moved (measured: at key QP 52 the searched warp of the
+      picture after the key was further from the original than the key picture itself);
+    * the reference's own parameters: no motion, the reference picture unchanged.
+
+    ``references``/``key_originals``: per reference (1, ...) its parameters and the parameters
+    detected on its original picture; ``ref_weights`` (B, R): each target uses its nearest
+    reference, the largest weight (None: the first), as the warped prediction does."""
+    b = detected["value"].shape[0]
+    nearest = torch.zeros(b, dtype=torch.long) if ref_weights is None else ref_weights.argmax(dim=1)
+    ref = {k: torch.cat([r[k] for r in references])[nearest] for k in detected if k in references[0]}
+    original = torch.cat([o["value"] for o in key_originals])[nearest]
+    moved = dict(detected)
+    moved["value"] = (ref["value"] + detected["value"] - original).clamp(-1.0, 1.0)
+    still = {**detected, **ref}
+    return [moved, still]
+
+
 def search_parameters(model, prepared_list: Sequence, params: Mapping[str, torch.Tensor], originals: torch.Tensor,
-                      iterations: int, step: float, ref_weights: Optional[torch.Tensor] = None
-                      ) -> Dict[str, torch.Tensor]:
+                      iterations: int, step: float, ref_weights: Optional[torch.Tensor] = None,
+                      starts: Sequence[Mapping[str, torch.Tensor]] = ()) -> Dict[str, torch.Tensor]:
     """The face parameters of B targets after ``iterations`` Adam steps that lower the distortion
     between ``originals`` (B, 3, H, W) in [0, 1] and the reference(s) warped towards the parameters.
     Each picture's parameters move on their own (the loss is a sum over pictures). Keypoint
-    positions stay in the picture (-1..1)."""
+    positions stay in the picture (-1..1). Each picture starts from the closest of ``params`` and
+    ``starts`` (:func:`search_starts`) and ends with the closest parameters the search visited, so
+    the search never returns a picture further from its original than its start."""
     if iterations <= 0:
         return dict(params)
     target = search_scale(originals)
-    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in params.items() if v.is_floating_point()}
+
+    def distance(p):
+        return picture_distance(search_scale(model.warp_references(prepared_list, p, ref_weights)), target)
+
+    best, best_cost = dict(params), None
+
+    def keep(candidate, cost):
+        nonlocal best, best_cost
+        if best_cost is None:
+            best, best_cost = {k: v.detach().clone() for k, v in candidate.items()}, cost.detach()
+            return
+        closer = cost < best_cost
+        best = {k: torch.where(closer.view((-1,) + (1,) * (v.dim() - 1)), candidate[k].detach(), v)
+                if v.is_floating_point() else v for k, v in best.items()}
+        best_cost = torch.where(closer, cost.detach(), best_cost)
+
+    with torch.no_grad():
+        for candidate in [params, *starts]:
+            keep(candidate, distance(candidate))
+    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in best.items() if v.is_floating_point()}
     optimiser = torch.optim.Adam(list(leaves.values()), lr=step)
     with torch.enable_grad():
-        for _ in range(iterations):
-            warped = model.warp_references(prepared_list, {**params, **leaves}, ref_weights)
-            loss = picture_distance(search_scale(warped), target).sum()
+        for i in range(iterations):
+            current = {**best, **leaves}
+            cost = distance(current)
+            if i:                       # the first cost is the start's, already kept
+                keep(current, cost)
             # gradients of the parameters only (not of the model's weights)
-            grads = torch.autograd.grad(loss, list(leaves.values()))
+            grads = torch.autograd.grad(cost.sum(), list(leaves.values()))
             for leaf, grad in zip(leaves.values(), grads):
                 leaf.grad = grad
             optimiser.step()
             with torch.no_grad():
                 if "value" in leaves:
                     leaves["value"].clamp_(-1.0, 1.0)
-    return {k: (leaves[k].detach() if k in leaves else v) for k, v in params.items()}
+    with torch.no_grad():
+        final = {**best, **leaves}
+        keep(final, distance(final))
+    return best
 
 
 def choose_modes(generated: torch.Tensor, warped: torch.Tensor, originals: np.ndarray, allowed: Sequence[str],

@@ -190,8 +190,6 @@ class GfvcSettings:
                 p.append(f"{self.family} places key pictures by reference.interval: key_period must be 0")
             if self.refresh.threshold:
                 p.append(f"{self.family} has no adaptive refresh: set refresh.threshold to 0")
-            if self.parameter_payload != "gfv":
-                p.append(f"{self.family} sends one GFV message per generated picture: parameter_payload must be gfv")
         if p:
             raise CodecSettingsError(p, source)
         return self
