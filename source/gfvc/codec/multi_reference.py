@@ -135,6 +135,7 @@ def encode_multi_reference(enc: GfvcEncoder, frames: np.ndarray, fps: float) -> 
             key_originals[unit.ref_id] = analyse(enc.model, s.family, to_model(frames[unit.key:unit.key + 1]), False)
         for rid in unit.evict_ids:
             del buffer[rid]
+            key_originals.pop(rid, None)
         generated = [GeneratedPictureReferences(i + 1, r.weight_log2_denom, [plan.ref_ids[k] for k in g.refs],
                                                 temporal_weights(g.refs, g.display))
                      for i, g in enumerate(unit.generated)]

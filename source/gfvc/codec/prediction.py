@@ -30,6 +30,7 @@ import torch
 
 from ..bitstream import PREDICTION_MODE_GENERATED, PREDICTION_MODE_WARPED_REFERENCE, PredictionModes
 from ..metrics.ssim import gaussian_window, ssim_and_cs
+from ..models.base import nearest_reference
 from .pictures import to_model, to_uint8
 
 SSIM_WINDOW = 11
@@ -69,9 +70,8 @@ def search_starts(detected: Mapping[str, torch.Tensor], references: Sequence[Map
 
     ``references``/``key_originals``: per reference (1, ...) its parameters and the parameters
     detected on its original picture; ``ref_weights`` (B, R): each target uses its nearest
-    reference, the largest weight (None: the first), as the warped prediction does."""
-    b = detected["value"].shape[0]
-    nearest = torch.zeros(b, dtype=torch.long) if ref_weights is None else ref_weights.argmax(dim=1)
+    reference (``gfvc.models.base.nearest_reference``), the one the warped prediction warps."""
+    nearest = nearest_reference(ref_weights, detected["value"].shape[0])
     ref = {k: torch.cat([r[k] for r in references])[nearest] for k in detected if k in references[0]}
     original = torch.cat([o["value"] for o in key_originals])[nearest]
     moved = dict(detected)
@@ -96,7 +96,8 @@ def search_parameters(model, prepared_list: Sequence, params: Mapping[str, torch
     def distance(p):
         return picture_distance(search_scale(model.warp_references(prepared_list, p, ref_weights)), target)
 
-    best, best_cost = dict(params), None
+    best: Dict[str, torch.Tensor] = {}
+    best_cost: Optional[torch.Tensor] = None
 
     def keep(candidate, cost):
         nonlocal best, best_cost

@@ -72,6 +72,15 @@ def _take(tensors: Mapping[str, Any], index: torch.Tensor) -> dict:
             for k, v in tensors.items()}
 
 
+def nearest_reference(ref_weights: torch.Tensor | None, batch: int) -> torch.Tensor:
+    """(B,) index of each target's nearest reference, the one the warped-reference prediction warps:
+    the largest of its ``ref_weights`` (B, R), the first of equal ones (torch.argmax's rule); None:
+    the first reference."""
+    if ref_weights is None:
+        return torch.zeros(batch, dtype=torch.long)
+    return ref_weights.argmax(dim=1)
+
+
 def check_synthesis_batch(synthesis_batch: int | None) -> int | None:
     if synthesis_batch is not None and (isinstance(synthesis_batch, bool) or not isinstance(synthesis_batch, int)
                                         or synthesis_batch < 1):
@@ -320,7 +329,7 @@ class KeypointFaceModel(FaceModel):
         b = kp_target["value"].shape[0]
         if ref_weights.shape != (b, len(prepared_list)):
             raise ValueError(f"ref_weights must be ({b}, {len(prepared_list)}), got {list(ref_weights.shape)}")
-        nearest = ref_weights.argmax(dim=1)          # the first of equal maxima (torch.argmax's rule)
+        nearest = nearest_reference(ref_weights, b)
         out = None
         for i, p in enumerate(prepared_list):
             pick = nearest == i
